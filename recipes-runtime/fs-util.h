@@ -1,0 +1,33 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+#include <sys/stat.h>
+#include <sys/types.h>
+
+#include "macro.h"
+
+/* Reads a whole file, failing with -EFBIG past max bytes. The result is NUL-terminated. */
+int read_full_file(const char *path, size_t max, char **ret, size_t *ret_len);
+
+/* Writes data to a temp file next to path, sets mode/owner, fsyncs, renames over path and
+ * fsyncs the directory. uid/gid (uid_t) -1 leave ownership as created. */
+int write_file_atomic(const char *path, const void *data, size_t len, mode_t mode, uid_t uid,
+                      gid_t gid);
+
+/* mkdir -p, path itself included; created components get exactly mode (the umask does not
+ * apply), existing ones are left alone. */
+int mkdir_parents(const char *path, mode_t mode);
+
+/* rm -rf of one path, not crossing mount points. Missing path is not an error. Symlinks are
+ * removed, never followed. A mount point below path is left in place (-EXDEV); "/" is refused
+ * (-EPERM). */
+int rm_rf(const char *path);
+
+/* Owner/group names or numbers to ids. A uid missing from the user database is accepted, with
+ * *ret_gid (gid_t) -1. Unknown names: -ESRCH. */
+int resolve_user(const char *name, uid_t *ret_uid, gid_t *ret_gid);
+int resolve_group(const char *name, gid_t *ret_gid);
+
+/* Hex sha256 of a file or buffer, through libarchive-free plain code paths. */
+int sha256_file_hex(const char *path, char ret[static 65]);
+int sha256_hex(const void *data, size_t len, char ret[static 65]);
