@@ -101,6 +101,15 @@ static int parse_args(int argc, char *argv[], ApplyArgs *a) {
         return 1;
 }
 
+/* The summary on stdout says what happened to each resource; the log adds only warnings and
+ * errors (retries, step output of failures). */
+static void log_stderr(int priority, const LogContext *ctx, const char *message, void *userdata) {
+        (void) userdata;
+        if (priority > LOG_WARNING)
+                return;
+        fprintf(stderr, "%s%s%s\n", strempty(ctx->resource), ctx->resource ? ": " : "", message);
+}
+
 static void free_layers(json_object **layers, size_t n) {
         for (size_t i = 0; i < n; i++)
                 json_object_put(layers[i]);
@@ -142,6 +151,7 @@ int apply_main(int argc, char *argv[]) {
                 .run_as = a.run_as,
                 .allow_privileged_steps = a.allow_privileged,
                 .why_run = a.why_run,
+                .log = log_stderr,
         };
         ConvergeRequest req = {
                 .run_list = a.run_list,

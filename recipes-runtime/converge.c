@@ -220,7 +220,7 @@ static int interpolate(json_object *v, const char *at, json_object *node, json_o
 
                 if (!strstr(json_object_get_string(v), "{{"))
                         return 0;
-                k = mustache_render(at, json_object_get_string(v), node, extra, NULL, NULL, &out,
+                k = mustache_render_unescaped(at, json_object_get_string(v), node, extra, NULL, NULL, &out,
                                     ret_error);
                 if (k < 0)
                         return k;
@@ -463,16 +463,27 @@ static int compile_one(Run *run, json_object *entry, json_object *extra, char **
                 r->item = json_object_get(extra);
 
         /* Copy, leaving out what the engine consumes before interpolation. */
-        k = json_object_deep_copy(props_src, &r->props, NULL);
+        k = yaml_copy(props_src, &r->props);
         if (k < 0)
                 return -ENOMEM;
         json_object_object_del(r->props, "for_each");
+        /* Notifications are resolved once every step exists, but interpolated here, with this
+         * item's context: "service[{{item}}]". */
         if (json_object_object_get_ex(r->props, "notifies", &v))
                 s->notifies_spec = json_object_get(v);
         if (json_object_object_get_ex(r->props, "subscribes", &v))
                 s->subscribes_spec = json_object_get(v);
         json_object_object_del(r->props, "notifies");
         json_object_object_del(r->props, "subscribes");
+        json_object *unused;
+        json_object *specs[] = { s->notifies_spec, s->subscribes_spec };
+        for (size_t i = 0; i < ELEMENTSOF(specs); i++) {
+                if (!specs[i])
+                        continue;
+                k = interpolate(specs[i], at, run->node, extra, &unused, ret_error);
+                if (k < 0)
+                        return k;
+        }
 
         json_object_object_foreach(r->props, key, val) {
                 if (!find_spec(type->properties, key) && !strv_contains((char **) common_props, key)) {
@@ -487,7 +498,6 @@ static int compile_one(Run *run, json_object *entry, json_object *extra, char **
                 (void) val;
         }
 
-        json_object *unused;
         k = interpolate(r->props, at, run->node, extra, &unused, ret_error);
         if (k < 0)
                 return k;

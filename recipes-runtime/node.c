@@ -1,13 +1,14 @@
 /* SPDX-License-Identifier: MIT */
 #include "json-util.h"
 #include "node.h"
+#include "yaml-load.h"
 
 /* Read-only keys replace whatever the attributes had under the same name. */
 static int set_readonly(json_object *node, json_object *readonly) {
         json_object_object_foreach(readonly, key, val) {
                 json_object *copy = NULL;
 
-                if (json_object_deep_copy(val, &copy, NULL) < 0)
+                if (yaml_copy(val, &copy) < 0)
                         return -ENOMEM;
                 json_object_object_add(node, key, copy);
         }

@@ -13,7 +13,7 @@ void report_print(json_object *report, FILE *f) {
         json_object *totals = json_object_object_get(report, "totals");
         bool why_run = json_object_get_boolean(json_object_object_get(report, "why_run"));
 
-        for (size_t i = 0; i < json_object_array_length(resources); i++) {
+        for (size_t i = 0; resources && i < json_object_array_length(resources); i++) {
                 json_object *e = json_object_array_get_idx(resources, i);
                 json_object *changes = json_object_object_get(e, "changes");
                 const char *status = json_get_string(e, "status");
@@ -25,7 +25,7 @@ void report_print(json_object *report, FILE *f) {
                         strempty(json_get_string(e, "type")), strempty(json_get_string(e, "name")),
                         strempty(json_get_string(e, "action")), strempty(json_get_string(e, "recipe")),
                         get_int(e, "line"), reason ? ": " : "", strempty(reason));
-                for (size_t j = 0; j < json_object_array_length(changes); j++)
+                for (size_t j = 0; changes && j < json_object_array_length(changes); j++)
                         fprintf(f, "           - %s%s\n", why_run ? "would " : "",
                                 json_object_get_string(json_object_array_get_idx(changes, j)));
                 if (error)

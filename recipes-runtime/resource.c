@@ -178,9 +178,10 @@ int resource_apply_attributes(Resource *r, const char *path, bool is_link) {
         }
 
         if ((uid != (uid_t) -1 && st.st_uid != uid) || (gid != (gid_t) -1 && st.st_gid != gid)) {
-                if (resource_change(r, "change owner of %s to %s:%s", path,
-                                    strempty(resource_str(r, "owner")),
-                                    strempty(resource_str(r, "group"))) &&
+                const char *owner = resource_str(r, "owner"), *group = resource_str(r, "group");
+
+                if (resource_change(r, "change ownership of %s to %s%s%s", path,
+                                    owner ? owner : "", group ? ":" : "", group ? group : "") &&
                     fchownat(AT_FDCWD, path, uid, gid, AT_SYMLINK_NOFOLLOW) < 0)
                         return resource_fail(r, -errno, "cannot change owner of %s: %m", path);
                 changed = 1;

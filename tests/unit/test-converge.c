@@ -92,14 +92,12 @@ START_TEST(missing_recipe_and_dependency) {
         ck_assert_ptr_nonnull(strstr(error, "run list: recipe zz::default: cookbook 'zz' not found"));
         error = mfree(error);
 
+        test_cookbook(dir, "base", "default", "[]\n");
+        test_cookbook(dir, "cb", "default", "- include_recipe: base\n");
         {
                 _cleanup_free_ char *meta = strf("%s/cb/metadata.yaml", dir);
                 test_write(meta, "name: cb\nversion: 1.0.0\ndepends: {base: '~> 2.1'}\n");
         }
-        test_cookbook(dir, "base", "default", "[]\n");
-        ck_assert_int_lt(test_converge(dir, "cb::nope", NULL, false, &report, &error), 0);
-        error = mfree(error);
-        test_cookbook(dir, "cb", "default", "- include_recipe: base\n");
         ck_assert_int_eq(test_converge(dir, "cb", NULL, false, &report, &error), -ERANGE);
         ck_assert_ptr_nonnull(strstr(error, "cookbook cb depends on base ~> 2.1, but base is version 1.0.0"));
 }
@@ -175,7 +173,7 @@ START_TEST(guards) {
         test_cookbook(dir, "cb", "default",
                       "- file: {path: '{{out}}/only', content: a, only_if: 'false'}\n"
                       "- file: {path: '{{out}}/not', content: b, not_if: [test, -d, /]}\n"
-                      "- file: {path: '{{out}}/yes', content: c, only_if: [true], not_if: 'exit 3'}\n");
+                      "- file: {path: '{{out}}/yes', content: c, only_if: ['true'], not_if: 'exit 3'}\n");
         ck_assert_int_eq(test_converge(dir, "cb", a, false, &report, &error), 0);
         ck_assert_str_eq(test_report_status(report, 0), "skipped");
         ck_assert_str_eq(test_report_status(report, 1), "skipped");
