@@ -181,9 +181,15 @@ int resource_apply_attributes(Resource *r, const char *path, bool is_link) {
                 const char *owner = resource_str(r, "owner"), *group = resource_str(r, "group");
 
                 if (resource_change(r, "change ownership of %s to %s%s%s", path,
-                                    owner ? owner : "", group ? ":" : "", group ? group : "") &&
-                    fchownat(AT_FDCWD, path, uid, gid, AT_SYMLINK_NOFOLLOW) < 0)
-                        return resource_fail(r, -errno, "cannot change owner of %s: %m", path);
+                                    owner ? owner : "", group ? ":" : "", group ? group : "")) {
+                        if (fchownat(AT_FDCWD, path, uid, gid, AT_SYMLINK_NOFOLLOW) < 0)
+                                return resource_fail(r, -errno, "cannot change owner of %s: %m",
+                                                     path);
+                        /* chown(2) clears the set-id bits of a file: look again. */
+                        if (fstatat(AT_FDCWD, path, &st, AT_SYMLINK_NOFOLLOW) < 0)
+                                return resource_fail(r, -errno, "cannot stat %s: %m", path);
+                } else if (S_ISREG(st.st_mode))
+                        st.st_mode &= ~(mode_t) (S_ISUID | S_ISGID);
                 changed = 1;
         }
 

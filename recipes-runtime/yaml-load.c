@@ -138,6 +138,38 @@ static bool all_of(const char *s, const char *set) {
 
 /* YAML 1.2 core schema floats:
  * [-+]? ( \. [0-9]+ | [0-9]+ ( \. [0-9]* )? ) ( [eE] [-+]? [0-9]+ )? */
+/* -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)? */
+static bool is_json_number(const char *s) {
+        const char *p = s;
+
+        if (*p == '-')
+                p++;
+        if (*p == '0')
+                p++;
+        else if (*p >= '1' && *p <= '9')
+                p += strspn(p, "0123456789");
+        else
+                return false;
+        if (*p == '.') {
+                size_t n = strspn(++p, "0123456789");
+                if (n == 0)
+                        return false;
+                p += n;
+        }
+        if (*p == 'e' || *p == 'E') {
+                size_t n;
+
+                p++;
+                if (*p == '+' || *p == '-')
+                        p++;
+                n = strspn(p, "0123456789");
+                if (n == 0)
+                        return false;
+                p += n;
+        }
+        return *p == 0;
+}
+
 static bool is_core_float(const char *s) {
         size_t n;
 
@@ -205,7 +237,14 @@ static int resolve_plain(const char *s, json_object **ret) {
                         return -ENOMEM;
                 d = strtod_l(s, NULL, c_locale);
                 freelocale(c_locale);
-                o = isfinite(d) ? json_object_new_double_s(d, s) : json_object_new_string(s);
+                /* Keep the spelling ("1.10" stays 1.10, not 1.1) where it is also valid JSON,
+                 * so a value printed back is what the author wrote. */
+                if (!isfinite(d))
+                        o = json_object_new_string(s);
+                else if (is_json_number(s))
+                        o = json_object_new_double_s(d, s);
+                else
+                        o = json_object_new_double(d);
         } else
                 o = json_object_new_string(s);
 
