@@ -2,22 +2,24 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "agent.h"
 #include "apply.h"
+#include "run-command.h"
 
 static void usage(FILE *f) {
-        fprintf(f, "Usage: strata-agent COMMAND [OPTIONS]\n"
+        fprintf(f, "Usage: strata-agent [--config FILE] [--check-config]\n"
+                   "       strata-agent apply [OPTIONS] RECIPE...\n"
+                   "       strata-agent --version | --help\n"
                    "\n"
-                   "Commands:\n"
-                   "  apply [OPTIONS] RECIPE...   converge a run list on this machine\n"
-                   "  --version                   print the version\n"
-                   "  --help                      show this help\n"
-                   "\n"
-                   "Run 'strata-agent COMMAND --help' for a command's options.\n");
+                   "Without a command, runs the agent daemon. 'apply' converges a run list on this\n"
+                   "machine ('strata-agent apply --help').\n");
 }
 
 int main(int argc, char *argv[]) {
         if (argc >= 2 && strcmp(argv[1], "apply") == 0)
                 return apply_main(argc - 1, argv + 1);
+        if (argc >= 2 && strcmp(argv[1], "run-command") == 0)
+                return run_command_main(argc - 1, argv + 1);
         if (argc == 2 && strcmp(argv[1], "--version") == 0) {
                 printf("strata-agent %s\n", STRATA_VERSION);
                 return 0;
@@ -26,6 +28,5 @@ int main(int argc, char *argv[]) {
                 usage(stdout);
                 return 0;
         }
-        usage(stderr);
-        return 2;
+        return daemon_main(argc, argv);
 }

@@ -209,6 +209,35 @@ static int expand_recipe(Run *run, const char *spec, const char *from, json_obje
         return 0;
 }
 
+/* A string that is exactly one "{{dotted.name}}" takes the value it names with its type (a
+ * list, a mapping, a boolean), so that `ssh_authorized_keys: "{{item.keys}}"` is a list. */
+static json_object *typed_value(const char *s, json_object *node, json_object *extra) {
+        _cleanup_free_ char *name = NULL;
+        size_t n = strlen(s);
+        json_object *v;
+
+        if (n < 5 || !startswith(s, "{{") || !endswith(s, "}}"))
+                return NULL;
+        name = strndup(s + 2, n - 4);
+        if (!name || !*name || strspn(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                              "0123456789_-.") != strlen(name) ||
+            name[0] == '.')
+                return NULL;
+        v = extra ? json_get_path(extra, name) : NULL;
+        if (!v) {
+                size_t first = strcspn(name, ".");
+                /* The first name found in extra shadows the node, as in templates. */
+                _cleanup_free_ char *head = strndup(name, first);
+                if (!head || (extra && json_object_object_get_ex(extra, head, NULL)))
+                        return NULL;
+                v = json_get_path(node, name);
+        }
+        if (!v || json_object_is_type(v, json_type_string) || json_object_is_type(v, json_type_int) ||
+            json_object_is_type(v, json_type_double))
+                return NULL;
+        return v;
+}
+
 /* Interpolates every string inside v (recursively), replacing it in place. */
 static int interpolate(json_object *v, const char *at, json_object *node, json_object *extra,
                        json_object **ret_new, char **ret_error) {
@@ -217,9 +246,13 @@ static int interpolate(json_object *v, const char *at, json_object *node, json_o
         *ret_new = NULL;
         if (json_object_is_type(v, json_type_string)) {
                 _cleanup_free_ char *out = NULL;
+                json_object *typed;
 
                 if (!strstr(json_object_get_string(v), "{{"))
                         return 0;
+                typed = typed_value(json_object_get_string(v), node, extra);
+                if (typed)
+                        return yaml_copy(typed, ret_new);
                 k = mustache_render_unescaped(at, json_object_get_string(v), node, extra, NULL, NULL, &out,
                                     ret_error);
                 if (k < 0)
@@ -310,7 +343,7 @@ static int check_prop(json_object *props, const char *key, json_object *v, PropT
                 }
                 return -EINVAL;
         case PROP_STRING_LIST:
-                return s || is_string_list(v, false) ? 0 : -EINVAL;
+                return s || is_string_list(v, true) ? 0 : -EINVAL;
         case PROP_COMMAND:
                 return (s && *s) || is_string_list(v, false) ? 0 : -EINVAL;
         case PROP_BOOL:
@@ -820,7 +853,11 @@ static void record(Run *run, Step *s, const char *action, const char *status, us
                 run->skipped++;
         else
                 run->failed++;
-        resource_log(r, streq(status, "failed") ? LOG_ERR : LOG_INFO, "%s %s%s%s", action, status,
+        resource_log(r,
+                     streq(status, "failed")       ? LOG_ERR
+                     : streq(status, "up_to_date") ? LOG_DEBUG
+                                                   : LOG_INFO,
+                     "%s %s%s%s", action, status,
                      r->error ? ": " : "", strempty(r->error));
 }
 

@@ -17,6 +17,8 @@
 #include "spawn-program.h"
 #include "str-util.h"
 
+#define APT_LOCK_TIMEOUT "300" /* seconds */
+
 typedef struct PackageManager {
         const char *name;
         const char *query, *tool; /* both must be installed for this manager to be used */
@@ -143,9 +145,13 @@ static char *apt_pin(const char *package, const char *version) {
 }
 
 static int apt_run(Resource *r, const char *action, char **packages, bool pinned) {
+        /* The lock timeout: on a fresh instance unattended-upgrades often holds the dpkg lock
+         * for a while, and apt-get would otherwise fail at once. */
         static const char *const common[] = {
-                "apt-get", "-y", "-q", "-o", "Dpkg::Options::=--force-confdef",
+                "apt-get", "-y", "-q",
+                "-o", "Dpkg::Options::=--force-confdef",
                 "-o", "Dpkg::Options::=--force-confold",
+                "-o", "DPkg::Lock::Timeout=" APT_LOCK_TIMEOUT,
         };
         char *environment[] = { (char *) "DEBIAN_FRONTEND=noninteractive", NULL };
         _cleanup_strv_free_ char **argv = NULL;

@@ -203,6 +203,17 @@ int resource_apply_attributes(Resource *r, const char *path, bool is_link) {
         return changed;
 }
 
+static void step_line(const char *line, void *userdata) {
+        resource_log(userdata, LOG_INFO, "%s", line);
+}
+
+static void step_started(pid_t pgid, void *userdata) {
+        Resource *r = userdata;
+
+        if (r->cfg->step_started)
+                r->cfg->step_started(pgid, r->cfg->step_userdata);
+}
+
 int resource_run_step(Resource *r, char **argv, const char *cwd, char **environment,
                       StepResult *ret) {
         _cleanup_free_ char *error = NULL;
@@ -214,6 +225,9 @@ int resource_run_step(Resource *r, char **argv, const char *cwd, char **environm
                 .environment = environment,
                 .timeout = (usec_t) resource_int(r, "timeout", 0) * USEC_PER_SEC,
                 .allow_root = r->cfg->allow_privileged_steps,
+                .on_line = step_line,
+                .on_started = step_started,
+                .userdata = r,
         };
         int k;
 

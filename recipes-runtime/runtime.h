@@ -29,6 +29,9 @@ typedef struct RuntimeConfig {
         const char *cache_dir;     /* remote_file and git state; NULL: /var/cache/strata */
         RuntimeLogFn log;          /* NULL: stderr */
         void *log_userdata;
+        /* Told the process group of every step as it starts; may be NULL. */
+        void (*step_started)(pid_t pgid, void *userdata);
+        void *step_userdata;
 } RuntimeConfig;
 
 #define RUNTIME_DEFAULT_USER "strata"

@@ -724,6 +724,8 @@ int step_run(const StepSpec *spec, StepResult *ret, char **ret_error) {
 
         close(TAKE_FD(output_child));
         close(TAKE_FD(error_child));
+        if (spec->on_started)
+                spec->on_started(pid, spec->userdata);
 
         pidfd = (int) syscall(SYS_pidfd_open, pid, 0);
         if (pidfd < 0 && errno != ENOSYS) {

@@ -41,6 +41,9 @@ typedef struct StepSpec {
         /* Called with each output line (without "\n") as it arrives, including a last line
          * that has no "\n"; a line longer than STEP_OUTPUT_MAX comes in pieces. May be NULL. */
         void (*on_line)(const char *line, void *userdata);
+        /* Called once the step's process exists, with its pid, which is also its process
+         * group: a supervisor may kill the group when the step must not outlive it. */
+        void (*on_started)(pid_t pgid, void *userdata);
         void *userdata;
 } StepSpec;
 

@@ -300,6 +300,30 @@ START_TEST(interpolation_errors_name_the_line) {
 }
 END_TEST
 
+START_TEST(typed_interpolation) {
+        _cleanup_json_ json_object *report = NULL, *a = attrs_out();
+        _cleanup_free_ char *error = NULL, *f = NULL, *cmd = strf("echo typed > %s/typed", out);
+        _cleanup_free_ char *name = strf("sh -c %s", cmd);
+        json_object *argv = json_object_new_array();
+
+        json_object_array_add(argv, json_object_new_string("sh"));
+        json_object_array_add(argv, json_object_new_string("-c"));
+        json_object_array_add(argv, json_object_new_string(cmd));
+        json_object_object_add(a, "argv", argv);
+        json_object_object_add(a, "flag", json_object_new_boolean(true));
+        /* A property that is one tag takes the attribute with its type: here an argv list. */
+        test_cookbook(dir, "cb", "default",
+                      "- execute: {command: '{{argv}}', ignore_failure: '{{flag}}'}\n");
+        ck_assert_int_eq(test_converge(dir, "cb", a, false, &report, &error), 0);
+        f = read_out("typed");
+        ck_assert_str_eq(f, "typed\n");
+        ck_assert_str_eq(json_object_get_string(json_object_object_get(
+                                 json_object_array_get_idx(json_object_object_get(report, "resources"), 0),
+                                 "name")),
+                         name);
+}
+END_TEST
+
 START_TEST(empty_run_list) {
         _cleanup_json_ json_object *report = NULL;
         _cleanup_free_ char *error = NULL;
@@ -329,6 +353,7 @@ static Suite *suite(void) {
         tcase_add_test(tc, retries);
         tcase_add_test(tc, why_run_changes_nothing);
         tcase_add_test(tc, interpolation_errors_name_the_line);
+        tcase_add_test(tc, typed_interpolation);
         tcase_add_test(tc, empty_run_list);
         suite_add_tcase(s, tc);
         return s;

@@ -1,6 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /* Installs and removes the real Debian package `hello` from the Debian archive (apt-get update
  * must have been run). */
+#include <fcntl.h>
+#include <sys/file.h>
+
 #include "spawn-program.h"
 #include "str-util.h"
 #include "test-helpers.h"
@@ -8,6 +11,24 @@
 #define PACKAGE "hello"
 
 static char *dir;
+
+/* Packages are the machine's: the same tests run from other build directories may be
+ * changing them right now. This lock, held by the whole suite, makes them take turns. */
+static int lock_fd = -1;
+
+static void lock_machine(const char *name) {
+        _cleanup_free_ char *path = strf("/run/lock/%s", name);
+
+        ck_assert_ptr_nonnull(path);
+        lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+        ck_assert_int_ge(lock_fd, 0);
+        ck_assert_int_eq(flock(lock_fd, LOCK_EX), 0);
+}
+
+static void unlock_machine(void) {
+        close(lock_fd);
+        lock_fd = -1;
+}
 
 /* "install ok installed 2.10-3", or "" when dpkg does not know the package. */
 static char *dpkg_status(void) {
@@ -44,6 +65,7 @@ static void purge(void) {
 /* The machine is left without the package even when a test fails: the parent process (an
  * unchecked fixture) purges it. */
 static void setup_once(void) {
+        lock_machine("strata-test-packages.lock");
         dir = test_tmpdir();
 }
 
@@ -51,6 +73,7 @@ static void teardown_once(void) {
         purge();
         test_rmdir(dir);
         dir = mfree(dir);
+        unlock_machine();
 }
 
 static json_object *expect(const char *yaml, bool why_run, const char *status) {
@@ -123,7 +146,8 @@ START_TEST(missing_version) {
                 json_object_array_get_idx(json_object_object_get(report, "resources"), 0),
                 "error"));
         ck_assert_msg(startswith(error, "apt-get -y -q -o Dpkg::Options::=--force-confdef -o "
-                                        "Dpkg::Options::=--force-confold --allow-downgrades "
+                                        "Dpkg::Options::=--force-confold -o DPkg::Lock::Timeout=300 "
+                                        "--allow-downgrades "
                                         "install " PACKAGE "=9.9-9 failed with exit status 100: ") &&
                               strstr(error, "E: Version '9.9-9' for '" PACKAGE "' was not found"),
                       "unexpected error: %s", error);

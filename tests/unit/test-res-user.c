@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: MIT */
+#include <fcntl.h>
 #include <grp.h>
 #include <pwd.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 
 #include "spawn-program.h"
@@ -14,25 +16,45 @@
 
 static char *dir, *cookbooks, *sudoers, *home;
 
+/* Accounts are the machine's own: the same tests run from other build directories may be
+ * changing them right now. This lock, held by the whole suite, makes them take turns. */
+static int lock_fd = -1;
+
+static void lock_machine(const char *name) {
+        _cleanup_free_ char *path = strf("/run/lock/%s", name);
+
+        ck_assert_ptr_nonnull(path);
+        lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+        ck_assert_int_ge(lock_fd, 0);
+        ck_assert_int_eq(flock(lock_fd, LOCK_EX), 0);
+}
+
+static void unlock_machine(void) {
+        close(lock_fd);
+        lock_fd = -1;
+}
+
 static void run_program(const char *program, const char *name) {
+        _cleanup_free_ char *output = NULL;
         int status = -1;
 
         ck_assert_int_eq(spawn_program((char *[]){ (char *) program, (char *) name, NULL }, NULL,
-                                       NULL, &status),
+                                       &output, &status),
                          0);
-        ck_assert_int_eq(status, 0);
+        ck_assert_msg(status == 0, "%s %s: %s", program, name, output);
 }
 
 /* Fixed gids: groupadd would otherwise take the highest gid + 1, which may be one the group
  * tests running alongside are about to use. */
 static void add_group(const char *name, const char *gid) {
+        _cleanup_free_ char *output = NULL;
         int status = -1;
 
         ck_assert_int_eq(spawn_program((char *[]){ (char *) "groupadd", (char *) "-g", (char *) gid,
                                                    (char *) name, NULL },
-                                       NULL, NULL, &status),
+                                       NULL, &output, &status),
                          0);
-        ck_assert_int_eq(status, 0);
+        ck_assert_msg(status == 0, "groupadd %s: %s", name, output);
 }
 
 static void delete_accounts(void) {
@@ -49,6 +71,8 @@ static void delete_accounts(void) {
 /* The accounts are deleted by the parent process (an unchecked fixture) too, so that they go
  * even when a test fails, which ends the test's own process on the spot. */
 static void setup_once(void) {
+        lock_machine("strata-test-accounts.lock");
+        delete_accounts();
         ck_assert_ptr_null(getpwuid(UID));
         dir = test_tmpdir();
         cookbooks = strf("%s/cookbooks", dir);
@@ -66,6 +90,7 @@ static void teardown_once(void) {
         cookbooks = mfree(cookbooks);
         sudoers = mfree(sudoers);
         home = mfree(home);
+        unlock_machine();
 }
 
 static void setup(void) {

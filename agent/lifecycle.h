@@ -1,0 +1,47 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+#include "config.h"
+#include "macro.h"
+#include "runtime.h"
+
+/* What a lifecycle command means on this instance, run inside the command worker:
+ *
+ *   setup                  strata::setup (stack users with keys and sudo, layer packages),
+ *                          then each layer's setup recipes
+ *   configure              each layer's configure recipes, with the topology in the attributes
+ *   shutdown               each layer's shutdown recipes, bounded by the longest
+ *                          shutdown_timeout of the instance's layers
+ *   execute_recipes        args.recipes
+ *   install_dependencies   strata::dependencies (the layers' packages installed)
+ *   update_dependencies    strata::update_dependencies (the layers' packages upgraded)
+ *   deploy, undeploy, rollback, start, stop, restart, update_custom_cookbooks
+ *                          failed: "unsupported command" (not in this version)
+ *
+ * The built-in `strata` cookbook comes first on the cookbook path. Attributes: stack
+ * custom_json < each layer's custom_json < the command's custom_json; read-only: stack,
+ * instance, layers (each with its online instances), instances, apps, users, command. */
+
+typedef struct LifecycleRun {
+        const AgentConfig *config;
+        char **builtin_cookbooks; /* the `strata` cookbook's directory parent(s) */
+        json_object *command;
+        json_object *stack;       /* normalised stack description */
+        RuntimeLogFn log;
+        void *log_userdata;
+        void (*step_started)(pid_t pgid, void *userdata);
+} LifecycleRun;
+
+/* Fills *ret_result with {status: successful|failed, reason?, report?} and *ret_node with
+ * the attributes the recipes saw (when a run started). Returns < 0 only when it could not run
+ * at all (out of memory). */
+int lifecycle_run(const LifecycleRun *run, json_object **ret_result, json_object **ret_node);
+
+/* The run list a command runs (without the built-in recipes), for reports and tests. */
+int lifecycle_run_list(json_object *command, json_object *stack, const char *instance_id,
+                       char ***ret, char **ret_error);
+
+/* The timeout a command runs under: its own, else the agent's default; shutdown is further
+ * bounded by the longest shutdown_timeout of the instance's layers. */
+usec_t lifecycle_timeout(json_object *command, json_object *stack, const char *instance_id,
+                         usec_t agent_default);

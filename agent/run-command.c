@@ -1,0 +1,133 @@
+/* SPDX-License-Identifier: MIT */
+#include <getopt.h>
+#include <signal.h>
+#include <sys/prctl.h>
+
+#include "command-journal.h"
+#include "command.h"
+#include "config.h"
+#include "lifecycle.h"
+#include "run-command.h"
+#include "str-util.h"
+
+const char *builtin_cookbooks_dir(void) {
+        return getenv("STRATA_BUILTIN_COOKBOOKS") ?: STRATA_DATADIR "/cookbooks";
+}
+
+static void emit(json_object *line) {
+        const char *s = json_object_to_json_string_ext(line, JSON_C_TO_STRING_PLAIN |
+                                                                     JSON_C_TO_STRING_NOSLASHESCAPE);
+
+        /* One write per line: the daemon reads whole lines. */
+        _cleanup_free_ char *text = strf("%s\n", s);
+        if (text) {
+                fputs(text, stdout);
+                fflush(stdout);
+        }
+}
+
+static void add_opt(json_object *o, const char *key, const char *value) {
+        if (value)
+                json_object_object_add(o, key, json_object_new_string(value));
+}
+
+static void log_line(int priority, const LogContext *ctx, const char *message, void *userdata) {
+        _cleanup_json_ json_object *line = json_object_new_object();
+        json_object *log = json_object_new_object();
+
+        (void) userdata;
+        if (!line || !log) {
+                json_object_put(log);
+                return;
+        }
+        json_object_object_add(log, "priority", json_object_new_int(priority));
+        add_opt(log, "cookbook", ctx->cookbook);
+        add_opt(log, "recipe", ctx->recipe);
+        add_opt(log, "resource", ctx->resource);
+        add_opt(log, "message", message);
+        json_object_object_add(line, "log", log);
+        emit(line);
+}
+
+static void step_started(pid_t pgid, void *userdata) {
+        _cleanup_json_ json_object *line = json_object_new_object();
+
+        (void) userdata;
+        if (!line)
+                return;
+        json_object_object_add(line, "step", json_object_new_int64(pgid));
+        emit(line);
+}
+
+int run_command_main(int argc, char *argv[]) {
+        static const struct option options[] = {
+                { "config", required_argument, NULL, 'c' },
+                {},
+        };
+        _cleanup_(agent_config_freep) AgentConfig *cfg = NULL;
+        _cleanup_(command_journal_freep) CommandJournal *journal = NULL;
+        _cleanup_json_ json_object *entry = NULL, *stack = NULL, *result = NULL, *node = NULL;
+        _cleanup_free_ char *error = NULL;
+        const char *config_path = NULL, *id;
+        int c, k;
+
+        /* The worker must not outlive the daemon that supervises it. */
+        (void) prctl(PR_SET_PDEATHSIG, SIGKILL);
+
+        optind = 1;
+        while ((c = getopt_long(argc, argv, "", options, NULL)) >= 0)
+                switch (c) {
+                case 'c':
+                        config_path = optarg;
+                        break;
+                default:
+                        return 2;
+                }
+        if (optind != argc - 1) {
+                fprintf(stderr, "usage: strata-agent run-command [--config FILE] ID\n");
+                return 2;
+        }
+        id = argv[optind];
+
+        k = config_path ? agent_config_load(config_path, &cfg, &error)
+                        : agent_config_default(&cfg, &error);
+        if (k < 0) {
+                fprintf(stderr, "%s\n", error ?: strerror(-k));
+                return 2;
+        }
+        k = command_journal_open(cfg->state_dir, &journal);
+        if (k >= 0)
+                k = command_journal_get(journal, id, &entry);
+        if (k >= 0)
+                k = command_journal_read(journal, id, "stack.json", &stack);
+        if (k < 0) {
+                fprintf(stderr, "command %s: cannot read its journal: %s\n", id, strerror(-k));
+                return 1;
+        }
+
+        char *builtin[] = { (char *) builtin_cookbooks_dir(), NULL };
+        LifecycleRun run = {
+                .config = cfg,
+                .builtin_cookbooks = builtin,
+                .command = json_object_object_get(entry, "command"),
+                .stack = stack,
+                .log = log_line,
+                .step_started = step_started,
+        };
+        k = lifecycle_run(&run, &result, &node);
+        if (k < 0) {
+                fprintf(stderr, "command %s: %s\n", id, strerror(-k));
+                return 1;
+        }
+        if (node) {
+                k = command_journal_write(journal, id, "node.json", node);
+                if (k < 0)
+                        fprintf(stderr, "command %s: cannot write node.json: %s\n", id, strerror(-k));
+        }
+        k = command_journal_write(journal, id, "result.json", result);
+        if (k < 0) {
+                fprintf(stderr, "command %s: cannot write result.json: %s\n", id, strerror(-k));
+                return 1;
+        }
+        return 0;
+}

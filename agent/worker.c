@@ -1,0 +1,338 @@
+/* SPDX-License-Identifier: MIT */
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
+
+#include "command-journal.h"
+#include "command.h"
+#include "fs-util.h"
+#include "json-util.h"
+#include "log.h"
+#include "str-util.h"
+#include "worker.h"
+
+#define KILL_GRACE (5 * USEC_PER_SEC)
+#define LINE_MAX_BYTES (64U * 1024U)
+#define TAIL_MAX (16U * 1024U)
+
+static usec_t now_mono(void) {
+        struct timespec ts;
+
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (usec_t) ts.tv_sec * USEC_PER_SEC + (usec_t) ts.tv_nsec / 1000;
+}
+
+Worker *worker_free(Worker *w) {
+        if (!w)
+                return NULL;
+        sd_event_source_disable_unref(w->child);
+        sd_event_source_disable_unref(w->output);
+        sd_event_source_disable_unref(w->timer);
+        if (w->output_fd >= 0)
+                close(w->output_fd);
+        if (w->log)
+                fclose(w->log);
+        redactor_done(&w->redactor);
+        free(w->partial);
+        free(w->tail);
+        free(w->id);
+        free(w->type);
+        free(w->started_at);
+        free(w);
+        return NULL;
+}
+
+/* Keeps the last TAIL_MAX bytes of the log, cut at a line start. */
+static void tail_append(Worker *w, const char *line) {
+        _cleanup_free_ char *t = strf("%s%s\n", strempty(w->tail), line);
+        size_t n;
+
+        if (!t)
+                return;
+        n = strlen(t);
+        if (n > TAIL_MAX) {
+                const char *cut = strchr(t + n - TAIL_MAX, '\n');
+                char *shorter = strdup(cut ? cut + 1 : t + n - TAIL_MAX);
+
+                if (!shorter)
+                        return;
+                free(t);
+                t = shorter;
+        }
+        free(w->tail);
+        w->tail = TAKE_PTR(t);
+}
+
+static void handle_line(Worker *w, const char *text) {
+        _cleanup_json_ json_object *line = NULL;
+        _cleanup_free_ char *clean = NULL, *stamp = NULL;
+        json_object *log, *step;
+
+        if (json_parse_strict("worker", text, strlen(text), &line, NULL) < 0 ||
+            !json_object_is_type(line, json_type_object)) {
+                /* Not a protocol line: keep it, masked, as plain output. */
+                line = NULL;
+        }
+        if (line && json_object_object_get_ex(line, "step", &step)) {
+                w->step_pgid = (pid_t) json_object_get_int64(step);
+                return;
+        }
+        log = line ? json_object_object_get(line, "log") : NULL;
+        const char *message = log ? json_get_string(log, "message") : text;
+        int priority = log ? json_object_get_int(json_object_object_get(log, "priority")) : LOG_INFO;
+        LogFields f = {
+                .command_id = w->id,
+                .event = w->type,
+                .cookbook = log ? json_get_string(log, "cookbook") : NULL,
+                .recipe = log ? json_get_string(log, "recipe") : NULL,
+                .resource = log ? json_get_string(log, "resource") : NULL,
+        };
+
+        clean = redact(&w->redactor, strempty(message));
+        if (!clean)
+                return;
+        log_full(priority, &f, "%s", clean);
+
+        stamp = format_timestamp(now_realtime());
+        _cleanup_free_ char *entry = strf("%s %s%s%s", strempty(stamp), strempty(f.resource),
+                                          f.resource ? ": " : "", clean);
+        if (!entry)
+                return;
+        tail_append(w, entry);
+        if (w->log) {
+                fprintf(w->log, "%s\n", entry);
+                fflush(w->log);
+        }
+}
+
+static int on_output(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
+        Worker *w = userdata;
+        char buf[8192];
+        ssize_t n;
+
+        (void) revents;
+        n = read(fd, buf, sizeof(buf));
+        if (n < 0) {
+                if (errno == EAGAIN || errno == EINTR)
+                        return 0;
+                n = 0;
+        }
+        if (n == 0) {
+                sd_event_source_set_enabled(s, SD_EVENT_OFF);
+                if (w->partial_len > 0) {
+                        handle_line(w, w->partial);
+                        w->partial_len = 0;
+                }
+                return 0;
+        }
+        for (ssize_t i = 0; i < n; i++) {
+                if (buf[i] == '\n' || w->partial_len >= LINE_MAX_BYTES) {
+                        w->partial[w->partial_len] = 0;
+                        handle_line(w, w->partial);
+                        w->partial_len = 0;
+                        if (buf[i] == '\n')
+                                continue;
+                }
+                w->partial[w->partial_len++] = buf[i];
+        }
+        return 0;
+}
+
+static json_object *finish_result(Worker *w, const siginfo_t *si) {
+        _cleanup_free_ char *finished_at = format_timestamp(now_realtime());
+        json_object *result = NULL, *report;
+        const char *reason = NULL;
+        _cleanup_free_ char *owned = NULL;
+
+        if (!w->timed_out && !w->abandoned && si->si_code == CLD_EXITED && si->si_status == 0 &&
+            command_journal_read(w->agent->journal, w->id, "result.json", &result) >= 0 &&
+            json_object_is_type(result, json_type_object)) {
+                ;
+        } else {
+                json_object_put(result);
+                result = json_object_new_object();
+                if (!result)
+                        return NULL;
+                json_object_object_add(result, "status", json_object_new_string("failed"));
+                if (w->timed_out) {
+                        owned = strf("timeout: the command ran longer than %" PRIu64 " s",
+                                     w->timeout / USEC_PER_SEC);
+                        json_object_object_add(result, "exit_reason", json_object_new_string("timeout"));
+                } else if (w->abandoned) {
+                        reason = "interrupted: the agent was stopped during the command";
+                        json_object_object_add(result, "exit_reason",
+                                               json_object_new_string("interrupted"));
+                } else if (si->si_code == CLD_EXITED)
+                        owned = strf("the command worker exited with status %d", si->si_status);
+                else
+                        owned = strf("the command worker was killed by signal %d (%s)",
+                                     si->si_status, strsignal(si->si_status));
+                json_object_object_add(result, "reason",
+                                       json_object_new_string(owned ?: strempty(reason)));
+        }
+
+        report = json_object_object_get(result, "report");
+        json_object_object_add(result, "id", json_object_new_string(w->id));
+        json_object_object_add(result, "type", json_object_new_string(w->type));
+        json_object_object_add(result, "started_at", json_object_new_string(w->started_at));
+        json_object_object_add(result, "finished_at", json_object_new_string(strempty(finished_at)));
+        json_object_object_add(result, "duration_ms",
+                               json_object_new_int64((int64_t) ((now_mono() - w->started) / 1000)));
+        if (!json_object_object_get_ex(result, "exit_reason", NULL))
+                json_object_object_add(
+                        result, "exit_reason",
+                        json_object_new_string(streq_ptr(json_get_string(result, "status"),
+                                                         "successful")
+                                                       ? "completed"
+                                                       : "failed"));
+        json_object_object_add(
+                result, "resources_changed",
+                json_object_new_int(json_object_get_int(json_object_object_get(
+                        json_object_object_get(report, "totals"), "changed"))));
+        json_object_object_add(result, "log_tail", json_object_new_string(strempty(w->tail)));
+        return result;
+}
+
+static int on_worker_exit(sd_event_source *s, const siginfo_t *si, void *userdata) {
+        Worker *w = userdata;
+        _cleanup_json_ json_object *result = NULL;
+
+        (void) s;
+        /* Drain what the worker said before it went. */
+        if (w->output && sd_event_source_get_enabled(w->output, NULL) > 0)
+                while (on_output(w->output, w->output_fd, EPOLLIN, w) == 0 &&
+                       sd_event_source_get_enabled(w->output, NULL) > 0)
+                        ;
+        /* Its step must not outlive it. */
+        if (w->step_pgid > 0)
+                (void) kill(-w->step_pgid, SIGKILL);
+        result = finish_result(w, si);
+        agent_worker_finished(w->agent, result);
+        return 0;
+}
+
+static int on_timer(sd_event_source *s, uint64_t usec, void *userdata) {
+        Worker *w = userdata;
+
+        (void) s;
+        (void) usec;
+        if (!w->timed_out && !w->abandoned) {
+                w->timed_out = true;
+                log_full(LOG_ERR, &(LogFields){ .command_id = w->id, .event = w->type },
+                         "timed out after %" PRIu64 " s: stopping it", w->timeout / USEC_PER_SEC);
+                worker_kill(w, NULL);
+                return 0;
+        }
+        /* The grace is over. */
+        if (w->step_pgid > 0)
+                (void) kill(-w->step_pgid, SIGKILL);
+        (void) kill(-w->pid, SIGKILL);
+        return 0;
+}
+
+void worker_kill(Worker *w, const char *why) {
+        if (why) {
+                w->abandoned = true;
+                log_full(LOG_WARNING, &(LogFields){ .command_id = w->id, .event = w->type },
+                         "stopping the command: %s", why);
+        }
+        if (w->step_pgid > 0)
+                (void) kill(-w->step_pgid, SIGTERM);
+        (void) kill(-w->pid, SIGTERM);
+        (void) sd_event_source_set_time_relative(w->timer, KILL_GRACE);
+        (void) sd_event_source_set_enabled(w->timer, SD_EVENT_ONESHOT);
+}
+
+int worker_start(Agent *a, json_object *command, json_object *stack, usec_t timeout,
+                 Worker **ret) {
+        Worker *w = calloc(1, sizeof(Worker));
+        _cleanup_free_ char *log_path = NULL;
+        int pipefd[2], k;
+        pid_t pid;
+
+        if (!w)
+                return -ENOMEM;
+        w->agent = a;
+        w->output_fd = -1;
+        w->timeout = timeout;
+        w->id = strdup(command_id(command));
+        w->type = strdup(command_type_to_string(command_type(command)));
+        w->partial = malloc(LINE_MAX_BYTES + 1);
+        w->started_at = format_timestamp(now_realtime());
+        if (!w->id || !w->type || !w->partial || !w->started_at) {
+                worker_free(w);
+                return -ENOMEM;
+        }
+        k = redactor_add_from(&w->redactor, command);
+        if (k >= 0)
+                k = redactor_add_from(&w->redactor, stack);
+        if (k < 0) {
+                worker_free(w);
+                return k;
+        }
+
+        k = mkdir_parents(a->config->log_dir, 0750);
+        log_path = strf("%s/%s.log", a->config->log_dir, w->id);
+        if (k >= 0 && log_path)
+                w->log = fopen(log_path, "ae");
+        if (!w->log)
+                log_warning("command %s: cannot open its log file %s: %m", w->id, strempty(log_path));
+
+        if (pipe2(pipefd, O_CLOEXEC) < 0) {
+                k = -errno;
+                worker_free(w);
+                return k;
+        }
+        pid = fork();
+        if (pid < 0) {
+                k = -errno;
+                close(pipefd[0]);
+                close(pipefd[1]);
+                worker_free(w);
+                return k;
+        }
+        if (pid == 0) {
+                char *argv[] = { "strata-agent", "run-command", NULL, NULL, NULL, NULL };
+                size_t n = 2;
+                sigset_t all;
+
+                /* Its own process group, the signals the daemon blocked unblocked, the output
+                 * pipe as stdout. stderr stays the daemon's (the journal). */
+                (void) setpgid(0, 0);
+                sigemptyset(&all);
+                (void) sigprocmask(SIG_SETMASK, &all, NULL);
+                if (dup2(pipefd[1], STDOUT_FILENO) < 0)
+                        _exit(127);
+                if (a->config_path) {
+                        argv[n++] = "--config";
+                        argv[n++] = a->config_path;
+                }
+                argv[n++] = w->id;
+                execv("/proc/self/exe", argv);
+                _exit(127);
+        }
+        close(pipefd[1]);
+        (void) setpgid(pid, pid);
+        w->pid = pid;
+        w->started = now_mono();
+        w->output_fd = pipefd[0];
+        (void) fcntl(w->output_fd, F_SETFL, O_NONBLOCK);
+
+        k = sd_event_add_io(a->event, &w->output, w->output_fd, EPOLLIN, on_output, w);
+        if (k >= 0)
+                k = sd_event_add_child(a->event, &w->child, pid, WEXITED, on_worker_exit, w);
+        if (k >= 0)
+                k = sd_event_add_time_relative(a->event, &w->timer, CLOCK_MONOTONIC,
+                                               timeout ?: UINT64_MAX / 2, USEC_PER_SEC / 10,
+                                               on_timer, w);
+        if (k < 0) {
+                (void) kill(-pid, SIGKILL);
+                (void) waitpid(pid, NULL, 0);
+                worker_free(w);
+                return k;
+        }
+        /* Output before exit: drain the pipe before the exit handler runs. */
+        (void) sd_event_source_set_priority(w->output, SD_EVENT_PRIORITY_NORMAL - 1);
+        *ret = w;
+        return 0;
+}
