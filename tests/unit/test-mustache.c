@@ -491,6 +491,11 @@ static Suite *suite(void) {
         tcase_add_test(tc, test_nesting_limit);
         tcase_add_test(tc, test_partial_errors);
         tcase_add_test(tc, test_recursion_limit);
+        suite_add_tcase(s, tc);
+
+        /* 128 MiB of output: slow under valgrind and the sanitizers. */
+        tc = tcase_create("output limit");
+        tcase_set_timeout(tc, 600);
         tcase_add_test(tc, test_output_limit);
         suite_add_tcase(s, tc);
 
