@@ -777,6 +777,11 @@ static int compile(Run *run, const ConvergeRequest *req, char **ret_error) {
                 if (k < 0)
                         return k;
         }
+        /* Every step holds its own copy now: the recipe documents can go. */
+        json_object_put(run->expanded);
+        json_object_put(run->recipes);
+        run->expanded = run->recipes = NULL;
+
         for (size_t i = 0; i < run->n_steps; i++) {
                 Step *s = run->steps[i];
 
