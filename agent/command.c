@@ -5,8 +5,7 @@
 #include "str-util.h"
 
 #define COMMAND_ID_MAX 128
-#define COMMAND_ID_RULE                                                                            \
-        "1 to " STRINGIFY(COMMAND_ID_MAX) " letters, digits, '.', '_' or '-', not starting with '.'"
+#define COMMAND_ID_RULE "1 to 128 letters, digits, '.', '_' or '-', not starting with '.'"
 #define COMMAND_TIMEOUT_MAX 86400
 #define COMMAND_TYPES                                                                              \
         "setup, configure, deploy, undeploy, rollback, start, stop, restart, shutdown, "           \
@@ -54,8 +53,7 @@ bool command_id_valid(const char *id) {
                 return false;
         n = strlen(id);
         return n > 0 && n <= COMMAND_ID_MAX && id[0] != '.' &&
-               strspn(id,
-                      "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") == n;
+               strspn(id, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") == n;
 }
 
 /* A json-c string may hold a NUL from a "\u0000" escape, which C would silently cut: such a
@@ -63,7 +61,7 @@ bool command_id_valid(const char *id) {
 static const char *string_without_nul(json_object *v) {
         const char *s = json_object_get_string(v);
 
-        return strlen(s) == (size_t) json_object_get_string_len(v) ? s : NULL;
+        return strlen(s) == (size_t)json_object_get_string_len(v) ? s : NULL;
 }
 
 static const char *type_name(json_object *v) {
@@ -89,11 +87,11 @@ static const char *type_name(json_object *v) {
  * so a hostile document cannot flood or garble a log line. */
 static char *quote(const char *s, size_t len) {
         _cleanup_(strbuf_done) StrBuf b = {};
-        int r = 0;
+        int r;
 
         r = strbuf_appends(&b, "'");
-        for (size_t i = 0; r >= 0 && i < MIN(len, (size_t) QUOTE_MAX); i++) {
-                unsigned char c = (unsigned char) s[i];
+        for (size_t i = 0; r >= 0 && i < MIN(len, (size_t)QUOTE_MAX); i++) {
+                unsigned char c = (unsigned char)s[i];
 
                 if (c < 0x20 || c >= 0x7f)
                         r = strbuf_printf(&b, "\\x%02x", c);
@@ -108,7 +106,7 @@ static char *quote(const char *s, size_t len) {
 }
 
 static char *quote_string(json_object *v) {
-        return quote(json_object_get_string(v), (size_t) json_object_get_string_len(v));
+        return quote(json_object_get_string(v), (size_t)json_object_get_string_len(v));
 }
 
 static int check_id(const char *what, json_object *doc, char **ret_error) {
@@ -154,8 +152,8 @@ static int check_type(const char *what, json_object *doc, char **ret_error) {
 }
 
 /* An optional field of one JSON type. */
-static int check_optional(const char *what, json_object *doc, const char *field,
-                          json_type type, const char *expected, char **ret_error) {
+static int check_optional(const char *what, json_object *doc, const char *field, json_type type,
+                          const char *expected, char **ret_error) {
         json_object *v;
 
         if (!json_object_object_get_ex(doc, field, &v) || json_object_is_type(v, type))
@@ -165,6 +163,7 @@ static int check_optional(const char *what, json_object *doc, const char *field,
 }
 
 static int check_timeout(const char *what, json_object *doc, char **ret_error) {
+        const char *shown;
         json_object *v;
         int64_t t;
 
@@ -178,21 +177,21 @@ static int check_timeout(const char *what, json_object *doc, char **ret_error) {
                         return 0;
         }
 
+        /* A number is shown as written; anything else by its type. */
+        if (json_object_is_type(v, json_type_int) || json_object_is_type(v, json_type_double))
+                shown = json_object_to_json_string(v);
+        else
+                shown = type_name(v);
         return error_set(ret_error, -EINVAL,
                          "%s: field 'timeout': expected a whole number of seconds from 1 to %d, "
                          "not %s",
-                         what, COMMAND_TIMEOUT_MAX,
-                         json_object_is_type(v, json_type_int) ||
-                                         json_object_is_type(v, json_type_double)
-                                 ? json_object_to_json_string(v)
-                                 : type_name(v));
+                         what, COMMAND_TIMEOUT_MAX, shown);
 }
 
 static int check_known_fields(const char *what, json_object *doc, char **ret_error) {
         json_object_object_foreach (doc, key, value) {
                 _cleanup_free_ char *q = NULL;
 
-                (void) value;
                 if (STR_IN_SET(key, "id", "type", "args", "custom_json", "comment", "timeout",
                                "created_at"))
                         continue;
@@ -200,9 +199,8 @@ static int check_known_fields(const char *what, json_object *doc, char **ret_err
                 q = quote(key, strlen(key));
                 if (!q)
                         return -ENOMEM;
-                return error_set(ret_error, -EINVAL,
-                                 "%s: field %s: unknown (expected one of: %s)", what, q,
-                                 COMMAND_FIELDS);
+                return error_set(ret_error, -EINVAL, "%s: field %s: unknown (expected one of: %s)",
+                                 what, q, COMMAND_FIELDS);
         }
         return 0;
 }
@@ -317,5 +315,5 @@ usec_t command_timeout(json_object *c) {
         if (!json_object_object_get_ex(c, "timeout", &v) || !json_object_is_type(v, json_type_int))
                 return 0;
         t = json_object_get_int64(v);
-        return t > 0 ? (usec_t) t * USEC_PER_SEC : 0;
+        return t > 0 ? (usec_t)t * USEC_PER_SEC : 0;
 }

@@ -18,6 +18,9 @@
 #define LOG_MODE 0640
 /* The local spool keeps the last this many bytes of a command's log. */
 #define LOG_MAX (1024U * 1024U)
+/* A command the agent did not ack (it could not journal it: disk full) is handed over again
+ * after this long. */
+#define REDELIVER_USEC (10 * USEC_PER_SEC)
 
 #define INBOX_EVENTS (IN_CLOSE_WRITE | IN_MOVED_TO | IN_DELETE_SELF | IN_MOVE_SELF | IN_ONLYDIR)
 
@@ -32,6 +35,7 @@ typedef struct CpLocal {
         int inbox_wd;
         sd_event_source *inotify_source;
         sd_event_source *first_scan_source;
+        sd_event_source *redeliver_source;
 
         /* A file is read only once it is complete: closed after writing or renamed in. Names
          * seen in such events since the last scan, as keys. */
@@ -44,7 +48,7 @@ typedef struct CpLocal {
 } CpLocal;
 
 static CpLocal *cp_local(ControlPlane *cp) {
-        return (CpLocal *) cp;
+        return (CpLocal *)cp;
 }
 
 static void cp_local_free(ControlPlane *cp) {
@@ -52,6 +56,7 @@ static void cp_local_free(ControlPlane *cp) {
 
         sd_event_source_disable_unref(l->inotify_source);
         sd_event_source_disable_unref(l->first_scan_source);
+        sd_event_source_disable_unref(l->redeliver_source);
         if (l->inotify_fd >= 0)
                 close(l->inotify_fd);
         json_object_put(l->ready);
@@ -90,16 +95,17 @@ static char *rejection_id(const char *name, const char *text, size_t len) {
 
         if (text && json_parse_strict(name, text, len, &doc, NULL) >= 0 &&
             json_object_object_get_ex(doc, "id", &v) && json_object_is_type(v, json_type_string) &&
-            strlen(json_object_get_string(v)) == (size_t) json_object_get_string_len(v) &&
+            strlen(json_object_get_string(v)) == (size_t)json_object_get_string_len(v) &&
             command_id_valid(json_object_get_string(v)))
                 return strdup(json_object_get_string(v));
 
         n = endswith(name, ".json") ? strlen(name) - strlen(".json") : strlen(name);
-        id = strndup(name, MIN(n, (size_t) 128));
+        id = strndup(name, MIN(n, (size_t)128));
         if (!id)
                 return NULL;
         for (char *p = id; *p; p++)
-                if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-", *p))
+                if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-",
+                            *p))
                         *p = '_';
         return id;
 }
@@ -107,7 +113,7 @@ static char *rejection_id(const char *name, const char *text, size_t len) {
 /* Reads an inbox file without following a symlink or blocking on a FIFO. -EMEDIUMTYPE: not a
  * regular file; -EFBIG: past COMMAND_SIZE_MAX. */
 static int read_inbox_file(const char *path, char **ret, size_t *ret_len) {
-        _cleanup_(strbuf_done) StrBuf b = { .max = COMMAND_SIZE_MAX };
+        _cleanup_(strbuf_done) StrBuf b = {.max = COMMAND_SIZE_MAX};
         _cleanup_close_ int fd = -1;
         struct stat st;
         size_t len;
@@ -119,7 +125,7 @@ static int read_inbox_file(const char *path, char **ret, size_t *ret_len) {
                 return -errno;
         if (!S_ISREG(st.st_mode))
                 return -EMEDIUMTYPE;
-        if ((uint64_t) st.st_size > COMMAND_SIZE_MAX)
+        if ((uint64_t)st.st_size > COMMAND_SIZE_MAX)
                 return -EFBIG;
 
         /* st_size is only a hint: the file may still grow. */
@@ -136,7 +142,7 @@ static int read_inbox_file(const char *path, char **ret, size_t *ret_len) {
                 }
                 if (n == 0)
                         break;
-                r = strbuf_append(&b, buf, (size_t) n);
+                r = strbuf_append(&b, buf, (size_t)n);
                 if (r < 0)
                         return r == -E2BIG ? -EFBIG : r;
         }
@@ -149,8 +155,7 @@ static int read_inbox_file(const char *path, char **ret, size_t *ret_len) {
         return 0;
 }
 
-static void reject(CpLocal *l, const char *name, const char *text, size_t len,
-                   const char *reason) {
+static void reject(CpLocal *l, const char *name, const char *text, size_t len, const char *reason) {
         _cleanup_free_ char *id = rejection_id(name, text, len);
         _cleanup_free_ char *from = strf("%s/%s", l->inbox, name);
         _cleanup_free_ char *to = strf("%s/%s", l->rejected, name);
@@ -161,7 +166,7 @@ static void reject(CpLocal *l, const char *name, const char *text, size_t len,
         /* When the move fails the file stays in the inbox, but it is not read again unless it
          * is rewritten or the backend restarts: the rejection is reported once. */
         if (mkdir_parents(l->rejected, SPOOL_DIR_MODE) >= 0)
-                (void) rename(from, to);
+                (void)rename(from, to);
         l->cp.sink.command_rejected(id, reason, l->cp.sink.userdata);
 }
 
@@ -213,6 +218,21 @@ static void handle_file(CpLocal *l, const char *name) {
                 reject(l, name, text, len, reason);
 }
 
+/* Arms the redelivery timer while commands wait for their ack, unless it is armed already. */
+static int arm_redelivery(CpLocal *l) {
+        int enabled, r;
+
+        if (json_object_object_length(l->delivered) == 0)
+                return 0;
+        r = sd_event_source_get_enabled(l->redeliver_source, &enabled);
+        if (r < 0 || enabled != SD_EVENT_OFF)
+                return r;
+        r = sd_event_source_set_time_relative(l->redeliver_source, REDELIVER_USEC);
+        if (r < 0)
+                return r;
+        return sd_event_source_set_enabled(l->redeliver_source, SD_EVENT_ONESHOT);
+}
+
 /* Reads the whole inbox in file-name order, whatever order the events came in, and handles the
  * complete files that were not handed over yet. */
 static int scan(CpLocal *l) {
@@ -240,7 +260,7 @@ static int scan(CpLocal *l) {
         json_object_put(l->ready);
         l->ready = fresh;
         l->scan_all = false;
-        return 0;
+        return arm_redelivery(l);
 }
 
 /* (Re)creates the inbox and watches it: an operator may remove or move it to drop what is
@@ -255,7 +275,7 @@ static int watch_inbox(CpLocal *l) {
         if (wd < 0)
                 return -errno;
         if (l->inbox_wd >= 0 && l->inbox_wd != wd)
-                (void) inotify_rm_watch(l->inotify_fd, l->inbox_wd); /* gone already if deleted */
+                (void)inotify_rm_watch(l->inotify_fd, l->inbox_wd); /* gone already if deleted */
         l->inbox_wd = wd;
         /* Files may have arrived while nothing watched. */
         l->scan_all = true;
@@ -290,7 +310,7 @@ static int on_inotify(sd_event_source *s _unused_, int fd, uint32_t revents _unu
                 }
 
                 for (char *p = buf.raw; p < buf.raw + n;) {
-                        const struct inotify_event *e = (const struct inotify_event *) p;
+                        const struct inotify_event *e = (const struct inotify_event *)p;
 
                         p += sizeof(struct inotify_event) + e->len;
                         if (e->mask & IN_Q_OVERFLOW)
@@ -310,12 +330,31 @@ static int on_inotify(sd_event_source *s _unused_, int fd, uint32_t revents _unu
                         return r;
         }
         /* A failed scan (out of memory, the inbox gone again) is retried at the next event. */
-        (void) scan(l);
+        (void)scan(l);
         return 0;
 }
 
 static int on_first_scan(sd_event_source *s _unused_, void *userdata) {
-        (void) scan(userdata);
+        (void)scan(userdata);
+        return 0;
+}
+
+/* Whatever is still not acked is forgotten as delivered and read again, if still there. */
+static int on_redeliver(sd_event_source *s _unused_, uint64_t usec _unused_, void *userdata) {
+        CpLocal *l = userdata;
+        json_object *fresh;
+
+        if (json_object_object_length(l->delivered) == 0)
+                return 0;
+        fresh = json_object_new_object();
+        if (!fresh)
+                return arm_redelivery(l);
+        json_object_object_foreach (l->delivered, name, id)
+                if (mark_ready(l, name) < 0)
+                        l->scan_all = true;
+        json_object_put(l->delivered);
+        l->delivered = fresh;
+        (void)scan(l);
         return 0;
 }
 
@@ -323,7 +362,7 @@ static int on_first_scan(sd_event_source *s _unused_, void *userdata) {
  * event loop, like every later one, never from inside this call. */
 static int cp_local_start(ControlPlane *cp, char **ret_error) {
         CpLocal *l = cp_local(cp);
-        const char *dirs[] = { l->rejected, l->results, l->logs };
+        const char *dirs[] = {l->rejected, l->results, l->logs};
         int r;
 
         if (l->inotify_fd >= 0)
@@ -352,15 +391,19 @@ static int cp_local_start(ControlPlane *cp, char **ret_error) {
         r = sd_event_add_defer(cp->event, &l->first_scan_source, on_first_scan, l);
         if (r >= 0)
                 r = sd_event_source_set_enabled(l->first_scan_source, SD_EVENT_ONESHOT);
+        if (r >= 0)
+                r = sd_event_add_time_relative(cp->event, &l->redeliver_source, CLOCK_MONOTONIC,
+                                               REDELIVER_USEC, 0, on_redeliver, l);
+        if (r >= 0)
+                r = sd_event_source_set_enabled(l->redeliver_source, SD_EVENT_OFF);
         if (r < 0)
-                return error_set(ret_error, r, "cannot schedule the inbox scan: %s",
-                                 strerror(-r));
+                return error_set(ret_error, r, "cannot schedule the inbox scans: %s", strerror(-r));
         return 0;
 }
 
 static char *pretty(json_object *o) {
-        return strf("%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY |
-                                                                      JSON_C_TO_STRING_NOSLASHESCAPE));
+        return strf("%s\n", json_object_to_json_string_ext(
+                                    o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));
 }
 
 /* Writes path atomically, creating its directory again if someone removed it. */
@@ -370,7 +413,7 @@ static int write_spool_file(const char *dir, const char *path, const char *data,
 
         r = mkdir_parents(dir, SPOOL_DIR_MODE);
         if (r >= 0)
-                r = write_file_atomic(path, data, len, mode, (uid_t) -1, (gid_t) -1);
+                r = write_file_atomic(path, data, len, mode, (uid_t)-1, (gid_t)-1);
         if (r < 0)
                 return error_set(ret_error, r, "%s: cannot write: %s", path, strerror(-r));
         return 0;
@@ -385,31 +428,31 @@ static int cp_local_heartbeat(ControlPlane *cp, json_object *record, char **ret_
         return write_spool_file(l->spool, path, text, strlen(text), RESULT_MODE, ret_error);
 }
 
+/* The file name of a delivered command with this id (borrowed), or NULL. */
+static const char *find_delivered(CpLocal *l, const char *id) {
+        json_object_object_foreach (l->delivered, name, value)
+                if (streq(json_object_get_string(value), id))
+                        return name;
+        return NULL;
+}
+
 static int cp_local_ack(ControlPlane *cp, const char *id, char **ret_error) {
         CpLocal *l = cp_local(cp);
+        const char *name;
         bool found = false;
+        int r;
 
         /* Every file that carried this id: the agent drops the copies it sees again. */
-        for (;;) {
-                _cleanup_free_ char *name = NULL, *path = NULL;
+        while ((name = find_delivered(l, id))) {
+                _cleanup_free_ char *path = strf("%s/%s", l->inbox, name);
 
-                json_object_object_foreach (l->delivered, key, value)
-                        if (streq(json_object_get_string(value), id)) {
-                                name = strdup(key);
-                                if (!name)
-                                        return -ENOMEM;
-                                break;
-                        }
-                if (!name)
-                        break;
-
-                path = strf("%s/%s", l->inbox, name);
                 if (!path)
                         return -ENOMEM;
-                if (unlink(path) < 0 && errno != ENOENT)
-                        return error_set(ret_error, -errno, "%s: cannot remove: %s", path,
-                                         strerror(errno));
-                json_object_object_del(l->delivered, name);
+                if (unlink(path) < 0 && errno != ENOENT) {
+                        r = -errno;
+                        return error_set(ret_error, r, "%s: cannot remove: %s", path, strerror(-r));
+                }
+                json_object_object_del(l->delivered, name); /* frees name */
                 found = true;
         }
 
@@ -491,11 +534,12 @@ int cp_local_new(sd_event *event, const char *spool, const char *stack_file,
         if (!l)
                 return -ENOMEM;
         *l = (CpLocal){
-                .cp = {
-                        .ops = &cp_local_ops,
-                        .event = sd_event_ref(event),
-                        .sink = *sink,
-                },
+                .cp =
+                        {
+                                .ops = &cp_local_ops,
+                                .event = sd_event_ref(event),
+                                .sink = *sink,
+                        },
                 .inotify_fd = -1,
                 .inbox_wd = -1,
         };

@@ -12,7 +12,8 @@
  *   <spool>/results/<id>.json results, written atomically (0644)
  *   <spool>/logs/<id>.log     command logs, their last 1 MiB (0640)
  *   <spool>/heartbeat.json    the last heartbeat record
- * A command file stays in the inbox until ack() of its id removes it. A rejected document is
+ * A command file stays in the inbox until ack() of its id removes it; one not acked within 10 s
+ * (the agent could not journal it) is handed over again. A rejected document is
  * reported under its own "id" when that is a valid command id, else under its file name
  * without ".json", each character outside [A-Za-z0-9._-] replaced by '_', cut to 128.
  * The stack description comes from stack_file (YAML or JSON), read at every stack() call;

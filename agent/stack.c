@@ -49,73 +49,73 @@ typedef struct Field {
  * names default to the shortname, hostnames to the id) are filled by the code below the
  * tables. */
 static const Field stack_fields[] = {
-        { "id", FIELD_IDENTIFIER },
-        { "name", FIELD_TEXT },
-        { "region", FIELD_TEXT },
-        { "default_os", FIELD_TEXT },
-        { "custom_json", FIELD_MAPPING, .fallback = "{}" },
-        { "hostname_theme", FIELD_TEXT },
+        {"id", FIELD_IDENTIFIER},
+        {"name", FIELD_TEXT},
+        {"region", FIELD_TEXT},
+        {"default_os", FIELD_TEXT},
+        {"custom_json", FIELD_MAPPING, .fallback = "{}"},
+        {"hostname_theme", FIELD_TEXT},
         {},
 };
 
 static const Field layer_fields[] = {
-        { "id", FIELD_IDENTIFIER },
-        { "shortname", FIELD_IDENTIFIER },
-        { "name", FIELD_TEXT },
-        { "recipes", FIELD_RECIPES,
-          .fallback = "{\"setup\": [], \"configure\": [], \"deploy\": [], \"undeploy\": [], "
-                      "\"shutdown\": []}" },
-        { "packages", FIELD_STRING_LIST, .fallback = "[]" },
-        { "auto_healing", FIELD_BOOLEAN, .fallback = "true" },
-        { "shutdown_timeout", FIELD_NUMBER, .fallback = "120", .min = 1, .max = 86400,
-          .unit = "seconds" },
-        { "mounts", FIELD_MAPPING_LIST, .fallback = "[]" },
-        { "environment", FIELD_STRING_MAP, .fallback = "{}" },
-        { "custom_json", FIELD_MAPPING, .fallback = "{}" },
+        {"id", FIELD_IDENTIFIER},
+        {"shortname", FIELD_IDENTIFIER},
+        {"name", FIELD_TEXT},
+        {"recipes", FIELD_RECIPES,
+         .fallback = "{\"setup\": [], \"configure\": [], \"deploy\": [], \"undeploy\": [], "
+                     "\"shutdown\": []}"},
+        {"packages", FIELD_STRING_LIST, .fallback = "[]"},
+        {"auto_healing", FIELD_BOOLEAN, .fallback = "true"},
+        {"shutdown_timeout", FIELD_NUMBER, .fallback = "120", .min = 1, .max = 86400,
+         .unit = "seconds"},
+        {"mounts", FIELD_MAPPING_LIST, .fallback = "[]"},
+        {"environment", FIELD_STRING_MAP, .fallback = "{}"},
+        {"custom_json", FIELD_MAPPING, .fallback = "{}"},
         {},
 };
 
 static const Field app_fields[] = {
-        { "shortname", FIELD_IDENTIFIER, .required = true },
-        { "name", FIELD_TEXT },
-        { "type", FIELD_TEXT },
-        { "source", FIELD_SOURCE },
-        { "environment", FIELD_STRING_MAP, .fallback = "{}" },
-        { "domains", FIELD_STRING_LIST, .fallback = "[]" },
-        { "ssl", FIELD_STRING_MAP },
-        { "data_sources", FIELD_MAPPING_LIST, .fallback = "[]" },
-        { "document_root", FIELD_TEXT },
-        { "attributes", FIELD_MAPPING, .fallback = "{}" },
-        { "keep_releases", FIELD_NUMBER, .fallback = "5", .min = 1, .max = 100 },
+        {"shortname", FIELD_IDENTIFIER, .required = true},
+        {"name", FIELD_TEXT},
+        {"type", FIELD_TEXT},
+        {"source", FIELD_SOURCE},
+        {"environment", FIELD_STRING_MAP, .fallback = "{}"},
+        {"domains", FIELD_STRING_LIST, .fallback = "[]"},
+        {"ssl", FIELD_STRING_MAP},
+        {"data_sources", FIELD_MAPPING_LIST, .fallback = "[]"},
+        {"document_root", FIELD_TEXT},
+        {"attributes", FIELD_MAPPING, .fallback = "{}"},
+        {"keep_releases", FIELD_NUMBER, .fallback = "5", .min = 1, .max = 100},
         {},
 };
 
 static const Field instance_fields[] = {
-        { "id", FIELD_IDENTIFIER, .required = true },
-        { "hostname", FIELD_TEXT },
-        { "layer_ids", FIELD_IDENTIFIER_LIST, .fallback = "[]" },
-        { "status", FIELD_TEXT, .fallback = "\"online\"" },
-        { "private_ip", FIELD_TEXT },
-        { "public_ip", FIELD_TEXT },
-        { "os", FIELD_TEXT },
+        {"id", FIELD_IDENTIFIER, .required = true},
+        {"hostname", FIELD_TEXT},
+        {"layer_ids", FIELD_IDENTIFIER_LIST, .fallback = "[]"},
+        {"status", FIELD_TEXT, .fallback = "\"online\""},
+        {"private_ip", FIELD_TEXT},
+        {"public_ip", FIELD_TEXT},
+        {"os", FIELD_TEXT},
         {},
 };
 
 static const Field user_fields[] = {
-        { "name", FIELD_USER_NAME, .required = true },
-        { "ssh_public_key", FIELD_TEXT },
-        { "sudo", FIELD_BOOLEAN, .fallback = "false" },
-        { "allow_ssh", FIELD_BOOLEAN, .fallback = "true" },
+        {"name", FIELD_USER_NAME, .required = true},
+        {"ssh_public_key", FIELD_TEXT},
+        {"sudo", FIELD_BOOLEAN, .fallback = "false"},
+        {"allow_ssh", FIELD_BOOLEAN, .fallback = "true"},
         {},
 };
 
 static const Field source_fields[] = {
-        { "type", FIELD_TEXT, .required = true },
-        { "url", FIELD_TEXT, .required = true },
-        { "revision", FIELD_TEXT },
-        { "ssh_key", FIELD_TEXT },
-        { "username", FIELD_TEXT },
-        { "password", FIELD_TEXT },
+        {"type", FIELD_TEXT, .required = true},
+        {"url", FIELD_TEXT, .required = true},
+        {"revision", FIELD_TEXT},
+        {"ssh_key", FIELD_TEXT},
+        {"username", FIELD_TEXT},
+        {"password", FIELD_TEXT},
         {},
 };
 
@@ -146,8 +146,8 @@ static char *quote(const char *s) {
         int r;
 
         r = strbuf_appends(&b, "'");
-        for (size_t i = 0; r >= 0 && i < MIN(n, (size_t) 64); i++) {
-                unsigned char ch = (unsigned char) s[i];
+        for (size_t i = 0; r >= 0 && i < MIN(n, (size_t)64); i++) {
+                unsigned char ch = (unsigned char)s[i];
 
                 if (ch < 0x20 || ch >= 0x7f)
                         r = strbuf_printf(&b, "\\x%02x", ch);
@@ -168,7 +168,7 @@ static const char *get_string(json_object *v) {
         if (!json_object_is_type(v, json_type_string))
                 return NULL;
         s = json_object_get_string(v);
-        return strlen(s) == (size_t) json_object_get_string_len(v) ? s : NULL;
+        return strlen(s) == (size_t)json_object_get_string_len(v) ? s : NULL;
 }
 
 static bool identifier_valid(const char *s) {
@@ -198,7 +198,7 @@ static bool recipe_name_valid(const char *s) {
         if (!s)
                 return false;
         sep = strstr(s, "::");
-        n = sep ? (size_t) (sep - s) : strlen(s);
+        n = sep ? (size_t)(sep - s) : strlen(s);
         if (n == 0 || n > 128 || strspn(s, ALNUM "_-") != n)
                 return false;
         if (!sep)
@@ -270,13 +270,13 @@ static int check_string_map(const Checker *c, const char *path, json_object *v) 
 
 /* Fills in every event, so a reader finds a list for each. */
 static int check_recipes(const Checker *c, const char *path, json_object *v) {
-        static const char *const events[] = { "setup", "configure", "deploy", "undeploy",
-                                              "shutdown" };
+        static const char *const events[] = {"setup", "configure", "deploy", "undeploy",
+                                             "shutdown"};
         int r;
 
         if (!json_object_is_type(v, json_type_object))
-                return fail(c, path, "expected a mapping of events (" EVENTS
-                                     ") to lists of recipe names");
+                return fail(c, path,
+                            "expected a mapping of events (" EVENTS ") to lists of recipe names");
 
         json_object_object_foreach (v, key, value) {
                 _cleanup_free_ char *p = NULL, *q = NULL;
@@ -614,8 +614,8 @@ static int check_instances(const Checker *c, json_object *doc, const char *insta
                 }
 
                 for (size_t j = 0; j < json_object_array_length(layer_ids); j++) {
-                        const char *id = json_object_get_string(
-                                json_object_array_get_idx(layer_ids, j));
+                        const char *id =
+                                json_object_get_string(json_object_array_get_idx(layer_ids, j));
                         _cleanup_free_ char *p = NULL;
 
                         if (find_by(layers, "id", id))
@@ -641,12 +641,11 @@ static int check_users(const Checker *c, json_object *doc) {
 /* Top-level keys are a closed set, so that a misspelt "layer:" is an error rather than a stack
  * without layers. */
 static int check_top_level(const Checker *c, json_object *doc) {
-        static const char *const lists[] = { "layers", "apps", "instances", "users" };
+        static const char *const lists[] = {"layers", "apps", "instances", "users"};
 
         json_object_object_foreach (doc, key, value) {
                 _cleanup_free_ char *q = NULL;
 
-                (void) value;
                 if (STR_IN_SET(key, "stack", "layers", "apps", "instances", "users"))
                         continue;
                 q = quote(key);
@@ -731,9 +730,9 @@ int stack_self_layers(json_object *stack, const char *instance_id, json_object *
                 return -ENOMEM;
 
         for (size_t i = 0; i < json_object_array_length(layer_ids); i++) {
-                json_object *l = find_by(layers, "id",
-                                         json_object_get_string(
-                                                 json_object_array_get_idx(layer_ids, i)));
+                json_object *l =
+                        find_by(layers, "id",
+                                json_object_get_string(json_object_array_get_idx(layer_ids, i)));
 
                 if (!l)
                         return -ENOENT;

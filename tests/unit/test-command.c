@@ -21,11 +21,11 @@ static const char *plain(json_object *o) {
 /* Parses text as WHAT, asserts it failed with `expected_r` and left *ret alone, and returns the
  * message. */
 static char *parse_fails(const char *text, size_t len, int expected_r) {
-        json_object *c = (json_object *) 1;
+        json_object *c = (json_object *)1;
         char *error = NULL;
 
         ck_assert_int_eq(command_parse(WHAT, text, len, &c, &error), expected_r);
-        ck_assert_ptr_eq(c, (json_object *) 1);
+        ck_assert_ptr_eq(c, (json_object *)1);
         ck_assert_ptr_nonnull(error);
         return error;
 }
@@ -47,10 +47,19 @@ static void assert_normalized(const char *text, const char *expected) {
 
 START_TEST(test_types) {
         static const char *const names[] = {
-                "setup",    "configure", "deploy",          "undeploy",
-                "rollback", "start",     "stop",            "restart",
-                "shutdown", "execute_recipes", "update_custom_cookbooks",
-                "install_dependencies", "update_dependencies",
+                "setup",
+                "configure",
+                "deploy",
+                "undeploy",
+                "rollback",
+                "start",
+                "stop",
+                "restart",
+                "shutdown",
+                "execute_recipes",
+                "update_custom_cookbooks",
+                "install_dependencies",
+                "update_dependencies",
         };
 
         ck_assert_int_eq(ELEMENTSOF(names), _COMMAND_TYPE_MAX);
@@ -104,9 +113,10 @@ START_TEST(test_normalize) {
         assert_normalized("{\"id\": \"0001\", \"type\": \"configure\"}",
                           "{\"id\":\"0001\",\"type\":\"configure\",\"args\":{},\"custom_json\":{},"
                           "\"comment\":\"\",\"timeout\":0}");
-        assert_normalized(full, "{\"id\":\"0002\",\"type\":\"deploy\",\"args\":{\"app_ids\":[\"web\"]},"
-                                "\"custom_json\":{\"a\":{\"b\":[1,2]}},\"comment\":\"after the "
-                                "release\",\"timeout\":600,\"created_at\":\"2026-11-25T11:20:50.123Z\"}");
+        assert_normalized(full,
+                          "{\"id\":\"0002\",\"type\":\"deploy\",\"args\":{\"app_ids\":[\"web\"]},"
+                          "\"custom_json\":{\"a\":{\"b\":[1,2]}},\"comment\":\"after the "
+                          "release\",\"timeout\":600,\"created_at\":\"2026-11-25T11:20:50.123Z\"}");
         assert_normalized("{\"id\": \"x\", \"type\": \"setup\", \"timeout\": 1}",
                           "{\"id\":\"x\",\"type\":\"setup\",\"args\":{},\"custom_json\":{},"
                           "\"comment\":\"\",\"timeout\":1}");
@@ -149,14 +159,14 @@ START_TEST(test_syntax_errors) {
         _cleanup_free_ char *unnamed = NULL;
 
         assert_error("{\"id\": \"a\",}", WHAT ": byte 11: unexpected character, expected a "
-                                         "property name in double quotes");
+                                              "property name in double quotes");
         assert_error("", WHAT ": byte 0: unexpected end of data, expected a JSON value (object, "
-                         "array, string, number, true, false or null)");
+                              "array, string, number, true, false or null)");
         assert_error("{\"id\": \"a\", \"type\": \"setup\"} {}",
                      WHAT ": byte 29: unexpected character, expected the end of the document "
                           "after the JSON value");
 
-        ck_assert_int_eq(command_parse(NULL, "{", 1, &(json_object *){ NULL }, &unnamed), -EINVAL);
+        ck_assert_int_eq(command_parse(NULL, "{", 1, &(json_object *){NULL}, &unnamed), -EINVAL);
         ck_assert_str_eq(unnamed, "command: byte 1: unexpected end of data, expected a property "
                                   "name in double quotes");
 }
@@ -194,8 +204,7 @@ START_TEST(test_id_errors) {
         assert_error("{\"id\": \"a\\u0000/../x\", \"type\": \"setup\"}",
                      WHAT ": field 'id': 'a\\x00/../x' is not a valid id (expected " ID_RULE ")");
         assert_error("{\"id\": \"caf\\u00e9\", \"type\": \"setup\"}",
-                     WHAT ": field 'id': 'caf\\xc3\\xa9' is not a valid id (expected " ID_RULE
-                          ")");
+                     WHAT ": field 'id': 'caf\\xc3\\xa9' is not a valid id (expected " ID_RULE ")");
 
         /* 129 characters: the message quotes only the first 64. */
         long_id = malloc(130);
@@ -211,15 +220,14 @@ START_TEST(test_id_errors) {
 END_TEST
 
 START_TEST(test_type_errors) {
-        assert_error("{\"id\": \"a\"}", WHAT ": field 'type': missing (expected one of: " TYPES ")");
+        assert_error("{\"id\": \"a\"}",
+                     WHAT ": field 'type': missing (expected one of: " TYPES ")");
         assert_error("{\"id\": \"a\", \"type\": \"reboot\"}",
-                     WHAT ": field 'type': 'reboot' is not a command (expected one of: " TYPES
-                          ")");
+                     WHAT ": field 'type': 'reboot' is not a command (expected one of: " TYPES ")");
         assert_error("{\"id\": \"a\", \"type\": \"Setup\"}",
                      WHAT ": field 'type': 'Setup' is not a command (expected one of: " TYPES ")");
-        assert_error("{\"id\": \"a\", \"type\": \"setup\\u0000\"}",
-                     WHAT ": field 'type': 'setup\\x00' is not a command (expected one of: " TYPES
-                          ")");
+        assert_error("{\"id\": \"a\", \"type\": \"setup\\u0000\"}", WHAT
+                     ": field 'type': 'setup\\x00' is not a command (expected one of: " TYPES ")");
         assert_error("{\"id\": \"a\", \"type\": [\"setup\"]}",
                      WHAT ": field 'type': expected a string, not an array");
 }
@@ -240,8 +248,8 @@ START_TEST(test_optional_field_errors) {
 END_TEST
 
 static void assert_timeout_error(const char *value, const char *shown) {
-        _cleanup_free_ char *doc = strf("{\"id\": \"a\", \"type\": \"setup\", \"timeout\": %s}",
-                                        value);
+        _cleanup_free_ char *doc =
+                strf("{\"id\": \"a\", \"type\": \"setup\", \"timeout\": %s}", value);
         _cleanup_free_ char *expected = strf(WHAT ": field 'timeout': expected a whole number of "
                                                   "seconds from 1 to 86400, not %s",
                                              shown);
@@ -337,8 +345,8 @@ START_TEST(test_conformance) {
                         n_others++;
                         valid = strf("%s: expected a JSON object, not ", de->d_name);
                         if (!startswith(error, valid))
-                                strbuf_printf(&failures, "\n  bad message for %s: %s",
-                                              de->d_name, error);
+                                strbuf_printf(&failures, "\n  bad message for %s: %s", de->d_name,
+                                              error);
                 }
         }
         closedir(d);

@@ -95,7 +95,7 @@ static usec_t now(void) {
         struct timespec ts;
 
         ck_assert_int_eq(clock_gettime(CLOCK_MONOTONIC, &ts), 0);
-        return (usec_t) ts.tv_sec * USEC_PER_SEC + (usec_t) ts.tv_nsec / 1000;
+        return (usec_t)ts.tv_sec * USEC_PER_SEC + (usec_t)ts.tv_nsec / 1000;
 }
 
 /* Runs the loop until nothing more happens for a while, so a second delivery would be seen. */
@@ -105,7 +105,7 @@ static void settle(Spool *s) {
 }
 
 static void run_until(Spool *s, size_t n_received, size_t n_rejected) {
-        usec_t deadline = now() + 10 * USEC_PER_SEC;
+        usec_t deadline = now() + 30 * USEC_PER_SEC;
 
         while (strv_length(s->sink.received) < n_received ||
                strv_length(s->sink.rejected) < n_rejected) {
@@ -188,7 +188,7 @@ static void assert_file(const char *path, const char *content) {
 }
 
 START_TEST(test_start) {
-        static const char *const dirs[] = { "", "/inbox", "/rejected", "/results", "/logs" };
+        static const char *const dirs[] = {"", "/inbox", "/rejected", "/results", "/logs"};
         _cleanup_free_ char *error = NULL;
         Spool s;
 
@@ -234,7 +234,7 @@ START_TEST(test_first_scan) {
 
         /* A FIFO is not opened for a blocking read: the loop would hang here. */
         run_until(&s, 3, 4);
-        assert_received(&s, (const char *const[]){ "c1", "c2", "c3", NULL });
+        assert_received(&s, (const char *const[]){"c1", "c2", "c3", NULL});
         ck_assert_str_eq(s.sink.rejected[0], "d|inbox/d.json: not a regular file");
         ck_assert_str_eq(s.sink.rejected[1], "fifo|inbox/fifo.json: not a regular file");
         ck_assert_str_eq(s.sink.rejected[2], "link|inbox/link.json: not a regular file");
@@ -272,6 +272,7 @@ START_TEST(test_burst_order) {
         Spool s;
 
         spool_init(&s);
+        s.sink.ack_in_sink = true;
         spool_start(&s);
         settle(&s);
 
@@ -282,7 +283,7 @@ START_TEST(test_burst_order) {
         drop_renamed(&s, "0002.json", c2);
         drop_plain(&s, "0001.json", c1);
         run_until(&s, 5, 0);
-        assert_received(&s, (const char *const[]){ "c1", "c2", "c3", "c4", "c5", NULL });
+        assert_received(&s, (const char *const[]){"c1", "c2", "c3", "c4", "c5", NULL});
 
         /* Later files one at a time. */
         drop_renamed(&s, "0006.json", c6);
@@ -381,7 +382,7 @@ START_TEST(test_ack) {
         drop_renamed(&s, "0003.json", dup);
         drop_renamed(&s, "0004.json", dup);
         run_until(&s, 4, 0);
-        assert_received(&s, (const char *const[]){ "a1", "a2", "dup", "dup", NULL });
+        assert_received(&s, (const char *const[]){"a1", "a2", "dup", "dup", NULL});
         p3 = inbox_path(&s, "0003.json");
         p4 = inbox_path(&s, "0004.json");
         ck_assert(exists(p3) && exists(p4));
@@ -394,12 +395,14 @@ END_TEST
 START_TEST(test_redelivery) {
         _cleanup_free_ char *a1 = command_text("a1"), *a2 = command_text("a2"),
                             *a3 = command_text("a3"), *p1 = NULL;
+        usec_t first;
         Spool s;
 
         spool_init(&s);
         spool_start(&s);
         drop_renamed(&s, "0001.json", a1);
         run_until(&s, 1, 0);
+        first = now();
 
         /* Not acked: a later scan, even one woken by this very file, does not hand it over
          * again. */
@@ -408,18 +411,29 @@ START_TEST(test_redelivery) {
         run_until(&s, 2, 0);
         drop_renamed(&s, "0003.json", a3);
         run_until(&s, 3, 0);
-        assert_received(&s, (const char *const[]){ "a1", "a2", "a3", NULL });
+        assert_received(&s, (const char *const[]){"a1", "a2", "a3", NULL});
         ck_assert_int_eq(s.cp->ops->ack(s.cp, "a2", NULL), 0);
         ck_assert_int_eq(s.cp->ops->ack(s.cp, "a3", NULL), 0);
+
+        /* The agent could not journal a1 (disk full): 10 s later it is handed over again, and
+         * only a1, the acked ones being gone. */
+        run_until(&s, 4, 0);
+        ck_assert_str_eq(s.sink.received[3], "a1");
+        ck_assert_uint_ge(now() - first, 9 * USEC_PER_SEC);
+        p1 = inbox_path(&s, "0001.json");
+        ck_assert(exists(p1));
 
         /* A crash before the agent journalled a1: a new backend hands it over again. */
         spool_close(&s);
         spool_open(&s);
         spool_start(&s);
         run_until(&s, 1, 0);
-        assert_received(&s, (const char *const[]){ "a1", NULL });
-        p1 = inbox_path(&s, "0001.json");
+        assert_received(&s, (const char *const[]){"a1", NULL});
         ck_assert(exists(p1));
+
+        /* Journalled at last: acked, the file goes. */
+        ck_assert_int_eq(s.cp->ops->ack(s.cp, "a1", NULL), 0);
+        ck_assert(!exists(p1));
         spool_done(&s);
 }
 END_TEST
@@ -433,23 +447,24 @@ START_TEST(test_incomplete_file) {
         Spool s;
 
         spool_init(&s);
+        s.sink.ack_in_sink = true;
         spool_start(&s);
         settle(&s);
 
         p1 = inbox_path(&s, "0001.json");
         fd = open(p1, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
         ck_assert_int_ge(fd, 0);
-        ck_assert_int_eq(write(fd, part1, strlen(part1)), (ssize_t) strlen(part1));
+        ck_assert_int_eq(write(fd, part1, strlen(part1)), (ssize_t)strlen(part1));
 
         drop_renamed(&s, "0002.json", a2);
         run_until(&s, 1, 0);
-        assert_received(&s, (const char *const[]){ "a2", NULL });
+        assert_received(&s, (const char *const[]){"a2", NULL});
         ck_assert(exists(p1));
 
-        ck_assert_int_eq(write(fd, part2, strlen(part2)), (ssize_t) strlen(part2));
+        ck_assert_int_eq(write(fd, part2, strlen(part2)), (ssize_t)strlen(part2));
         ck_assert_int_eq(close(TAKE_FD(fd)), 0);
         run_until(&s, 2, 0);
-        assert_received(&s, (const char *const[]){ "a2", "a1", NULL });
+        assert_received(&s, (const char *const[]){"a2", "a1", NULL});
         spool_done(&s);
 }
 END_TEST
@@ -463,6 +478,7 @@ START_TEST(test_inbox_replaced) {
         Spool s;
 
         spool_init(&s);
+        s.sink.ack_in_sink = true;
         spool_start(&s);
         settle(&s);
 
@@ -488,7 +504,7 @@ START_TEST(test_inbox_replaced) {
         test_write(old_file, a2);
         drop_renamed(&s, "0003.json", a3);
         run_until(&s, 2, 0);
-        assert_received(&s, (const char *const[]){ "a1", "a3", NULL });
+        assert_received(&s, (const char *const[]){"a1", "a3", NULL});
         spool_done(&s);
 }
 END_TEST
@@ -545,7 +561,7 @@ START_TEST(test_upload_log) {
         /* Past 1 MiB, the end is kept. */
         ck_assert_ptr_nonnull(big);
         for (size_t i = 0; i < 2 * 1024 * 1024; i++)
-                big[i] = (char) ('a' + i % 26);
+                big[i] = (char)('a' + i % 26);
         ck_assert_int_eq(s.cp->ops->upload_log(s.cp, "a1", big, 2 * 1024 * 1024, NULL), 0);
         ck_assert_int_eq(read_full_file(path, 4 * 1024 * 1024, &got, &len), 0);
         ck_assert_uint_eq(len, 1024 * 1024);
@@ -590,8 +606,7 @@ START_TEST(test_stack_default) {
 
         spool_init(&s);
         ck_assert_int_eq(s.cp->ops->stack(s.cp, &stack, NULL), 0);
-        ck_assert_msg(json_object_equal(stack, expected), "%s",
-                      json_object_to_json_string(stack));
+        ck_assert_msg(json_object_equal(stack, expected), "%s", json_object_to_json_string(stack));
         spool_done(&s);
 }
 END_TEST
@@ -640,7 +655,7 @@ START_TEST(test_new_arguments) {
         const ControlPlaneSink half = {
                 .command_received = on_received,
         };
-        ControlPlane *cp = (ControlPlane *) 1;
+        ControlPlane *cp = (ControlPlane *)1;
         sd_event *e = NULL;
 
         ck_assert_int_ge(sd_event_new(&e), 0);
@@ -650,7 +665,7 @@ START_TEST(test_new_arguments) {
         ck_assert_int_eq(cp_local_new(e, "/x", NULL, SELF, NULL, &sink, &cp), -EINVAL);
         ck_assert_int_eq(cp_local_new(e, "/x", NULL, SELF, "st", NULL, &cp), -EINVAL);
         ck_assert_int_eq(cp_local_new(e, "/x", NULL, SELF, "st", &half, &cp), -EINVAL);
-        ck_assert_ptr_eq(cp, (ControlPlane *) 1);
+        ck_assert_ptr_eq(cp, (ControlPlane *)1);
         ck_assert_ptr_null(control_plane_free(NULL));
         sd_event_unref(e);
 }

@@ -57,10 +57,10 @@ static void assert_json_eq(json_object *got, const char *expected_json) {
 static void assert_error(const char *yaml, const char *expected) {
         _cleanup_json_ json_object *doc = load_yaml(yaml);
         _cleanup_free_ char *error = NULL;
-        json_object *s = (json_object *) 1;
+        json_object *s = (json_object *)1;
 
         ck_assert_int_eq(stack_normalize("stack.yaml", doc, SELF, "st", &s, &error), -EINVAL);
-        ck_assert_ptr_eq(s, (json_object *) 1);
+        ck_assert_ptr_eq(s, (json_object *)1);
         ck_assert_ptr_nonnull(error);
         ck_assert_str_eq(error, expected);
 }
@@ -171,7 +171,8 @@ START_TEST(test_full) {
                 "   \"ssl\": {\"certificate\": \"CERT\", \"key\": \"KEY\", \"chain\": \"CHAIN\"},"
                 "   \"data_sources\": [{\"type\": \"postgres\", \"host\": \"db1\"}],"
                 "   \"document_root\": \"public\", \"attributes\": {\"workers\": 4},"
-                "   \"keep_releases\": 3, \"restart_command\": [\"systemctl\", \"restart\", \"site\"]}],"
+                "   \"keep_releases\": 3, \"restart_command\": [\"systemctl\", \"restart\", "
+                "\"site\"]}],"
                 " \"instances\": ["
                 "  {\"id\": \"i-2\", \"hostname\": \"i-2\", \"layer_ids\": [\"l-db\"],"
                 "   \"status\": \"online\", \"private_ip\": \"10.0.0.2\"},"
@@ -188,10 +189,10 @@ START_TEST(test_full) {
 END_TEST
 
 START_TEST(test_self_added) {
-        _cleanup_json_ json_object *s = normalize_yaml(
-                "stack: {id: own}\n"
-                "layers: [{id: web}]\n"
-                "instances: [{id: i-2, layer_ids: [web]}]\n");
+        _cleanup_json_ json_object *s =
+                normalize_yaml("stack: {id: own}\n"
+                               "layers: [{id: web}]\n"
+                               "instances: [{id: i-2, layer_ids: [web]}]\n");
         _cleanup_free_ char *host = hostname(), *expected = NULL;
 
         /* The file's stack id wins over the configured one. */
@@ -233,7 +234,7 @@ END_TEST
 
 START_TEST(test_self_layers) {
         _cleanup_json_ json_object *s = normalize_yaml(full_yaml), *a = NULL, *b = NULL;
-        json_object *none = (json_object *) 1;
+        json_object *none = (json_object *)1;
 
         ck_assert_str_eq(json_get_string(stack_self(s, "i-1"), "hostname"), "web1");
         ck_assert_str_eq(json_get_string(stack_self(s, "i-2"), "hostname"), "i-2");
@@ -253,7 +254,7 @@ START_TEST(test_self_layers) {
         ck_assert_str_eq(json_get_string(json_object_array_get_idx(b, 0), "id"), "l-db");
 
         ck_assert_int_eq(stack_self_layers(s, "i-3", &none), -ENOENT);
-        ck_assert_ptr_eq(none, (json_object *) 1);
+        ck_assert_ptr_eq(none, (json_object *)1);
 }
 END_TEST
 
@@ -295,10 +296,12 @@ START_TEST(test_layer_errors) {
         assert_error("layers: [web]\n", "stack.yaml: layers[0]: expected a mapping");
         assert_error("layers: [{id: a}, {name: x}]\n",
                      "stack.yaml: layers[1]: expected an id or a shortname");
-        assert_error("layers: [{id: -web}]\n", "stack.yaml: layers[0].id: expected " IDENTIFIER_RULE);
+        assert_error("layers: [{id: -web}]\n",
+                     "stack.yaml: layers[0].id: expected " IDENTIFIER_RULE);
         assert_error("layers: [{shortname: .web}]\n",
                      "stack.yaml: layers[0].shortname: expected " IDENTIFIER_RULE);
-        assert_error("layers: [{id: a, name: 1}]\n", "stack.yaml: layers[0].name: expected a string");
+        assert_error("layers: [{id: a, name: 1}]\n",
+                     "stack.yaml: layers[0].name: expected a string");
         assert_error("layers: [{id: a}, {shortname: b, recipes: {setup: nginx}}]\n",
                      "stack.yaml: layers[1].recipes.setup: expected a list of recipe names");
         assert_error("layers: [{id: a, recipes: {configure: [1]}}]\n",
