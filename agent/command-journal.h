@@ -11,6 +11,9 @@
  *   <state_dir>/commands/<id>/result.json   the result, once finished
  *   <state_dir>/commands/<id>/stack.json    the stack description the command ran against
  *   <state_dir>/commands/<id>/node.json     the attributes the recipes saw
+ *   <state_dir>/commands/<id>/config.json   the agent configuration the worker ran with
+ *   <state_dir>/commands/<id>/step.json     the last step's process group {pgid, boot_id,
+ *                                            start_time}, to stop it after a crash
  *
  * status: "queued" (journalled, not started), "running" (the worker was started), "finished"
  * (a result exists). Every write is atomic and fsynced. Times are UTC ISO 8601 with

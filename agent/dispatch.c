@@ -175,11 +175,12 @@ static void queue_pop(Agent *a) {
         memmove(a->queue, a->queue + 1, strv_length(a->queue) * sizeof(char *));
 }
 
-/* A configure with a newer configure behind it in the queue has nothing left to do. */
+/* A configure with a newer configure behind it in the queue has nothing left to do. The
+ * command was popped already: the whole queue is behind it. */
 static const char *superseded_by(Agent *a, json_object *command) {
         if (command_type(command) != COMMAND_CONFIGURE)
                 return NULL;
-        for (size_t i = strv_length(a->queue); i > 1; i--) {
+        for (size_t i = strv_length(a->queue); i > 0; i--) {
                 _cleanup_json_ json_object *e = NULL;
 
                 if (command_journal_get(a->journal, a->queue[i - 1], &e) >= 0 &&
@@ -290,6 +291,8 @@ int agent_recover(Agent *a) {
 
                 if (command_journal_get(a->journal, *id, &e) >= 0)
                         type = command_type_to_string(command_type(json_object_object_get(e, "command")));
+                /* Outside systemd nothing else stops a step that outlived its worker. */
+                worker_stop_orphaned_step(a, *id);
                 finish_without_running(a, *id, type, "failed", "interrupted",
                                        "interrupted by agent restart");
         }

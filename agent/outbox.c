@@ -126,7 +126,7 @@ int outbox_list(Outbox *o, char ***ret) {
                 w[n++] = (Waiting){ .id = TAKE_PTR(id), .mtime = st.st_mtim };
         }
         closedir(d);
-        if (k >= 0)
+        if (k >= 0 && n > 0)
                 qsort(w, n, sizeof(Waiting), by_age);
         for (size_t i = 0; i < n; i++) {
                 if (k >= 0)

@@ -41,11 +41,13 @@ static int add_secret(Redactor *r, const char *s) {
         return 0;
 }
 
-/* Adds every string under v (a secret key's value may be a list or a map of strings). */
+/* Adds every string under v (a secret key's value may be a list or a map of strings). A number
+ * (a PIN, a numeric password) reaches templates and logs in its JSON spelling. */
 static int add_all(Redactor *r, json_object *v) {
         int k;
 
-        if (json_object_is_type(v, json_type_string))
+        if (json_object_is_type(v, json_type_string) || json_object_is_type(v, json_type_int) ||
+            json_object_is_type(v, json_type_double))
                 return add_secret(r, json_object_get_string(v));
         if (json_object_is_type(v, json_type_array))
                 for (size_t i = 0; i < json_object_array_length(v); i++) {
@@ -111,6 +113,38 @@ char *redact(const Redactor *r, const char *s) {
                         return NULL;
         }
         return TAKE_PTR(cur);
+}
+
+int redact_json(const Redactor *r, json_object *doc) {
+        int k;
+
+        if (json_object_is_type(doc, json_type_string)) {
+                _cleanup_free_ char *clean = redact(r, json_object_get_string(doc));
+
+                if (!clean)
+                        return -ENOMEM;
+                if (!streq(clean, json_object_get_string(doc)) &&
+                    json_object_set_string(doc, clean) != 1)
+                        return -ENOMEM;
+                return 0;
+        }
+        if (json_object_is_type(doc, json_type_array)) {
+                for (size_t i = 0; i < json_object_array_length(doc); i++) {
+                        k = redact_json(r, json_object_array_get_idx(doc, i));
+                        if (k < 0)
+                                return k;
+                }
+                return 0;
+        }
+        if (!json_object_is_type(doc, json_type_object))
+                return 0;
+        json_object_object_foreach(doc, key, val) {
+                (void) key;
+                k = redact_json(r, val);
+                if (k < 0)
+                        return k;
+        }
+        return 0;
 }
 
 void redactor_done(Redactor *r) {

@@ -49,10 +49,23 @@ static void log_line(int priority, const LogContext *ctx, const char *message, v
         emit(line);
 }
 
+/* The step running, for on_terminate(). */
+static volatile sig_atomic_t current_step;
+
+/* The daemon stops a worker with SIGTERM to the worker's process group. The step has a session
+ * of its own and the daemon may not have read its {"step"} line yet: take it along. */
+static void on_terminate(int sig) {
+        if (current_step > 0)
+                (void) kill(-(pid_t) current_step, SIGTERM);
+        (void) signal(sig, SIG_DFL);
+        (void) raise(sig);
+}
+
 static void step_started(pid_t pgid, void *userdata) {
         _cleanup_json_ json_object *line = json_object_new_object();
 
         (void) userdata;
+        current_step = pgid;
         if (!line)
                 return;
         json_object_object_add(line, "step", json_object_new_int64(pgid));
@@ -73,6 +86,7 @@ int run_command_main(int argc, char *argv[]) {
 
         /* The worker must not outlive the daemon that supervises it. */
         (void) prctl(PR_SET_PDEATHSIG, SIGKILL);
+        (void) sigaction(SIGTERM, &(struct sigaction){ .sa_handler = on_terminate }, NULL);
 
         optind = 1;
         while ((c = getopt_long(argc, argv, "", options, NULL)) >= 0)

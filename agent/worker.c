@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 #include <fcntl.h>
+#include <limits.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 
 #include "command-journal.h"
@@ -14,6 +16,7 @@
 #define KILL_GRACE (5 * USEC_PER_SEC)
 #define LINE_MAX_BYTES (64U * 1024U)
 #define TAIL_MAX (16U * 1024U)
+#define BOOT_ID_PATH "/proc/sys/kernel/random/boot_id"
 
 static usec_t now_mono(void) {
         struct timespec ts;
@@ -63,9 +66,87 @@ static void tail_append(Worker *w, const char *line) {
         w->tail = TAKE_PTR(t);
 }
 
+static int read_boot_id(char **ret) {
+        char *id = NULL;
+        int k;
+
+        k = read_full_file(BOOT_ID_PATH, 64, &id, NULL);
+        if (k < 0)
+                return k;
+        id[strcspn(id, "\n")] = 0;
+        *ret = id;
+        return 0;
+}
+
+/* Field 22 of /proc/PID/stat: when the process started, in clock ticks since boot. With the
+ * boot id it tells a process from a later one that got the same pid. */
+static int process_start_time(pid_t pid, int64_t *ret) {
+        _cleanup_free_ char *path = strf("/proc/%d/stat", (int) pid), *text = NULL, *field = NULL;
+        const char *p;
+        int k;
+
+        if (!path)
+                return -ENOMEM;
+        k = read_full_file(path, 4096, &text, NULL);
+        if (k < 0)
+                return k;
+        /* The name (field 2) may hold spaces and parentheses: count from its end. */
+        p = strrchr(text, ')');
+        for (int i = 2; p && i < 22; i++)
+                p = strchr(p + 1, ' ');
+        if (!p)
+                return -EBADMSG;
+        field = strndup(p + 1, strcspn(p + 1, " \n"));
+        if (!field)
+                return -ENOMEM;
+        return parse_int64(field, ret);
+}
+
+/* Records the step's process group in the journal (step.json), so that an agent restarted
+ * after a crash can stop a step that its dead worker left running. */
+static void record_step(Worker *w) {
+        _cleanup_json_ json_object *doc = json_object_new_object();
+        _cleanup_free_ char *boot_id = NULL;
+        int64_t start = 0; /* 0: the leader is gone already */
+        int k;
+
+        k = doc ? read_boot_id(&boot_id) : -ENOMEM;
+        if (k >= 0) {
+                (void) process_start_time(w->step_pgid, &start);
+                json_object_object_add(doc, "pgid", json_object_new_int64(w->step_pgid));
+                json_object_object_add(doc, "boot_id", json_object_new_string(boot_id));
+                json_object_object_add(doc, "start_time", json_object_new_int64(start));
+                k = command_journal_write(w->agent->journal, w->id, "step.json", doc);
+        }
+        if (k < 0)
+                log_warning("command %s: cannot record its step %d: %s", w->id, (int) w->step_pgid,
+                            strerror(-k));
+}
+
+void worker_stop_orphaned_step(Agent *a, const char *id) {
+        _cleanup_json_ json_object *doc = NULL;
+        _cleanup_free_ char *boot_id = NULL;
+        int64_t pgid, start, now_start;
+
+        if (command_journal_read(a->journal, id, "step.json", &doc) < 0)
+                return; /* no step ever started */
+        pgid = json_object_get_int64(json_object_object_get(doc, "pgid"));
+        start = json_object_get_int64(json_object_object_get(doc, "start_time"));
+        /* After a reboot nothing of it runs; a live leader that started at another time is
+         * someone else's process that got the number. */
+        if (pgid <= 1 || pgid > INT_MAX || read_boot_id(&boot_id) < 0 ||
+            !streq_ptr(json_get_string(doc, "boot_id"), boot_id))
+                return;
+        if (process_start_time((pid_t) pgid, &now_start) >= 0 && now_start != start)
+                return;
+        if (kill(-(pid_t) pgid, SIGKILL) >= 0)
+                log_full(LOG_WARNING, &(LogFields){ .command_id = id },
+                         "killed process group %d: a step its worker left running", (int) pgid);
+}
+
 static void handle_line(Worker *w, const char *text) {
         _cleanup_json_ json_object *line = NULL;
-        _cleanup_free_ char *clean = NULL, *stamp = NULL;
+        _cleanup_free_ char *clean = NULL, *stamp = NULL, *resource = NULL;
         json_object *log, *step;
 
         if (json_parse_strict("worker", text, strlen(text), &line, NULL) < 0 ||
@@ -75,6 +156,7 @@ static void handle_line(Worker *w, const char *text) {
         }
         if (line && json_object_object_get_ex(line, "step", &step)) {
                 w->step_pgid = (pid_t) json_object_get_int64(step);
+                record_step(w);
                 return;
         }
         log = line ? json_object_object_get(line, "log") : NULL;
@@ -91,6 +173,13 @@ static void handle_line(Worker *w, const char *text) {
         clean = redact(&w->redactor, strempty(message));
         if (!clean)
                 return;
+        /* Resource names are interpolated from the attributes: they may hold a secret too. */
+        if (f.resource) {
+                resource = redact(&w->redactor, f.resource);
+                if (!resource)
+                        return;
+                f.resource = resource;
+        }
         log_full(priority, &f, "%s", clean);
 
         stamp = format_timestamp(now_realtime());
@@ -190,6 +279,8 @@ static json_object *finish_result(Worker *w, const siginfo_t *si) {
                 json_object_new_int(json_object_get_int(json_object_object_get(
                         json_object_object_get(report, "totals"), "changed"))));
         json_object_object_add(result, "log_tail", json_object_new_string(strempty(w->tail)));
+        /* The report names resources and changes with the values the recipes saw. */
+        (void) redact_json(&w->redactor, result);
         return result;
 }
 
@@ -246,9 +337,10 @@ void worker_kill(Worker *w, const char *why) {
 int worker_start(Agent *a, json_object *command, json_object *stack, usec_t timeout,
                  Worker **ret) {
         Worker *w = calloc(1, sizeof(Worker));
-        _cleanup_free_ char *log_path = NULL;
+        _cleanup_free_ char *log_path = NULL, *config_path = NULL, *dir = NULL;
+        _cleanup_json_ json_object *config = NULL;
+        pid_t pid, daemon_pid = getpid();
         int pipefd[2], k;
-        pid_t pid;
 
         if (!w)
                 return -ENOMEM;
@@ -266,6 +358,20 @@ int worker_start(Agent *a, json_object *command, json_object *stack, usec_t time
         k = redactor_add_from(&w->redactor, command);
         if (k >= 0)
                 k = redactor_add_from(&w->redactor, stack);
+        if (k < 0) {
+                worker_free(w);
+                return k;
+        }
+
+        /* The worker runs on the daemon's configuration, not on whatever the file says now: an
+         * edit takes effect at reload, and a reload that was refused never does. */
+        k = agent_config_to_json(a->config, &config);
+        if (k >= 0)
+                k = command_journal_write(a->journal, w->id, "config.json", config);
+        dir = command_journal_dir(a->journal, w->id);
+        config_path = dir ? strf("%s/config.json", dir) : NULL;
+        if (k >= 0 && !config_path)
+                k = -ENOMEM;
         if (k < 0) {
                 worker_free(w);
                 return k;
@@ -292,10 +398,13 @@ int worker_start(Agent *a, json_object *command, json_object *stack, usec_t time
                 return k;
         }
         if (pid == 0) {
-                char *argv[] = { "strata-agent", "run-command", NULL, NULL, NULL, NULL };
-                size_t n = 2;
+                char *argv[] = { "strata-agent", "run-command", "--config", config_path, w->id,
+                                 NULL };
                 sigset_t all;
 
+                /* It dies with the daemon, even one that died before this line. */
+                if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != daemon_pid)
+                        _exit(127);
                 /* Its own process group, the signals the daemon blocked unblocked, the output
                  * pipe as stdout. stderr stays the daemon's (the journal). */
                 (void) setpgid(0, 0);
@@ -303,11 +412,6 @@ int worker_start(Agent *a, json_object *command, json_object *stack, usec_t time
                 (void) sigprocmask(SIG_SETMASK, &all, NULL);
                 if (dup2(pipefd[1], STDOUT_FILENO) < 0)
                         _exit(127);
-                if (a->config_path) {
-                        argv[n++] = "--config";
-                        argv[n++] = a->config_path;
-                }
-                argv[n++] = w->id;
                 execv("/proc/self/exe", argv);
                 _exit(127);
         }

@@ -29,6 +29,9 @@ struct Worker {
 
 int worker_start(Agent *a, json_object *command, json_object *stack, usec_t timeout,
                  Worker **ret);
+/* Kills the step a command's worker left running when the agent died (recorded in the
+ * journal's step.json), unless the boot or the process behind that number changed since. */
+void worker_stop_orphaned_step(Agent *a, const char *id);
 /* TERM to the worker and its step, KILL after the grace. */
 void worker_kill(Worker *w, const char *why);
 Worker *worker_free(Worker *w);

@@ -21,13 +21,18 @@ static void evp_md_ctx_freep(EVP_MD_CTX **c) {
 
 int read_full_file(const char *path, size_t max, char **ret, size_t *ret_len) {
         _cleanup_close_ int fd = -1;
-        _cleanup_free_ char *buf = NULL;
-        size_t len = 0, allocated = 0, cap;
-        struct stat st;
 
         fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
         if (fd < 0)
                 return -errno;
+        return read_full_fd(fd, max, ret, ret_len);
+}
+
+int read_full_fd(int fd, size_t max, char **ret, size_t *ret_len) {
+        _cleanup_free_ char *buf = NULL;
+        size_t len = 0, allocated = 0, cap;
+        struct stat st;
+
         if (fstat(fd, &st) < 0)
                 return -errno;
         if (S_ISDIR(st.st_mode))
@@ -122,7 +127,7 @@ static int path_split(const char *path, char **ret_dir, const char **ret_base) {
         return 0;
 }
 
-static int write_temp(int fd, const void *data, size_t len, mode_t mode, uid_t uid, gid_t gid) {
+int write_temp_file(int fd, const void *data, size_t len, mode_t mode, uid_t uid, gid_t gid) {
         int r;
 
         r = loop_write(fd, data, len);
@@ -165,7 +170,7 @@ int write_file_atomic(const char *path, const void *data, size_t len, mode_t mod
         if (fd < 0)
                 return -errno;
 
-        r = write_temp(fd, data, len, mode, uid, gid);
+        r = write_temp_file(fd, data, len, mode, uid, gid);
         if (close(fd) < 0 && r == 0)
                 r = -errno;
         if (r == 0 && rename(temp, path) < 0)
@@ -410,6 +415,18 @@ int resolve_group(const char *name, gid_t *ret_gid) {
         if (ret_gid)
                 *ret_gid = gr.gr_gid;
         return 0;
+}
+
+bool valid_user_group_name(const char *s) {
+        size_t n = strlen(s);
+
+        if (n == 0 || n > 32 || s[0] == '-')
+                return false;
+        for (const char *p = s; *p; p++)
+                if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+                      (*p >= '0' && *p <= '9') || strchr("._-", *p)))
+                        return false;
+        return true;
 }
 
 static void hex_digest(const unsigned char *md, unsigned n, char ret[static 65]) {

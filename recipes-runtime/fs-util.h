@@ -6,13 +6,18 @@
 
 #include "macro.h"
 
-/* Reads a whole file, failing with -EFBIG past max bytes. The result is NUL-terminated. */
+/* Reads a whole file, failing with -EFBIG past max bytes. The result is NUL-terminated.
+ * read_full_fd() reads what is left of an open file the same way. */
 int read_full_file(const char *path, size_t max, char **ret, size_t *ret_len);
+int read_full_fd(int fd, size_t max, char **ret, size_t *ret_len);
 
 /* Writes data to a temp file next to path, sets mode/owner, fsyncs, renames over path and
  * fsyncs the directory. uid/gid (uid_t) -1 leave ownership as created. */
 int write_file_atomic(const char *path, const void *data, size_t len, mode_t mode, uid_t uid,
                       gid_t gid);
+/* The part of it that fills the new temp file fd: writes data, sets owner (unless uid and gid
+ * are both -1) and mode, and fsyncs, so the file is ready to be renamed into place. */
+int write_temp_file(int fd, const void *data, size_t len, mode_t mode, uid_t uid, gid_t gid);
 
 /* mkdir -p, path itself included; created components get exactly mode (the umask does not
  * apply), existing ones are left alone. */
@@ -27,6 +32,11 @@ int rm_rf(const char *path);
  * *ret_gid (gid_t) -1. Unknown names: -ESRCH. */
 int resolve_user(const char *name, uid_t *ret_uid, gid_t *ret_gid);
 int resolve_group(const char *name, gid_t *ret_gid);
+
+/* A user or group name that useradd and groupadd accept everywhere and that cannot be mistaken
+ * for an option; USER_GROUP_NAME_RULE says which in words, for error messages. */
+#define USER_GROUP_NAME_RULE "letters, digits, '.', '_' and '-', not starting with '-', at most 32"
+bool valid_user_group_name(const char *s);
 
 /* Hex sha256 of a file or buffer, through libarchive-free plain code paths. */
 int sha256_file_hex(const char *path, char ret[static 65]);

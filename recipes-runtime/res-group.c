@@ -8,34 +8,9 @@
 
 #include <grp.h>
 
+#include "fs-util.h"
 #include "resource.h"
-#include "spawn-program.h"
 #include "str-util.h"
-
-#define NAME_RULE "letters, digits, '.', '_' and '-', not starting with '-', at most 32"
-
-/* What useradd and groupadd accept everywhere, and what cannot be mistaken for an option. */
-static bool valid_name(const char *s) {
-        size_t n = strlen(s);
-
-        if (n == 0 || n > 32 || s[0] == '-')
-                return false;
-        for (const char *p = s; *p; p++)
-                if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
-                      (*p >= '0' && *p <= '9') || strchr("._-", *p)))
-                        return false;
-        return true;
-}
-
-static int run_program(Resource *r, const char *const *argv) {
-        _cleanup_free_ char *error = NULL;
-        int k;
-
-        k = spawn_program_checked((char **) argv, NULL, NULL, &error);
-        if (k < 0)
-                return resource_fail(r, k, "%s", strempty(error));
-        return 0;
-}
 
 /* Whether the group's members are exactly `want` (which may repeat names). */
 static bool same_members(char *const *have, char *const *want) {
@@ -65,7 +40,8 @@ static int group_members(Resource *r, const char *name, char *const *have) {
         if (!resource_change(r, "set the members of group %s to '%s' (were '%s')", name, list,
                              was))
                 return 1;
-        k = run_program(r, (const char *[]){ "gpasswd", "-M", list, name, NULL });
+        k = resource_run_program(r, (const char *[]){ "gpasswd", "-M", list, name, NULL }, NULL,
+                                 NULL);
         return k < 0 ? k : 1;
 }
 
@@ -90,10 +66,14 @@ static int group_create(Resource *r, const char *name) {
                         return k < 0 ? k : 1;
                 }
                 if (gid_string)
-                        k = run_program(r, (const char *[]){ "groupadd", "-g", gid_string, "--",
-                                                             name, NULL });
+                        k = resource_run_program(r,
+                                                 (const char *[]){ "groupadd", "-g", gid_string,
+                                                                   "--", name, NULL },
+                                                 NULL, NULL);
                 else
-                        k = run_program(r, (const char *[]){ "groupadd", "--", name, NULL });
+                        k = resource_run_program(r,
+                                                 (const char *[]){ "groupadd", "--", name, NULL },
+                                                 NULL, NULL);
                 if (k < 0)
                         return k;
                 if (!members)
@@ -108,8 +88,10 @@ static int group_create(Resource *r, const char *name) {
         if (gid >= 0 && gr->gr_gid != (gid_t) gid) {
                 if (resource_change(r, "change the gid of group %s from %u to %s", name,
                                     (unsigned) gr->gr_gid, gid_string)) {
-                        k = run_program(r, (const char *[]){ "groupmod", "-g", gid_string, "--",
-                                                             name, NULL });
+                        k = resource_run_program(r,
+                                                 (const char *[]){ "groupmod", "-g", gid_string,
+                                                                   "--", name, NULL },
+                                                 NULL, NULL);
                         if (k < 0)
                                 return k;
                         gr = getgrnam(name);
@@ -135,7 +117,7 @@ static int group_remove(Resource *r, const char *name) {
                 return 0;
         if (!resource_change(r, "remove group %s", name))
                 return 1;
-        k = run_program(r, (const char *[]){ "groupdel", "--", name, NULL });
+        k = resource_run_program(r, (const char *[]){ "groupdel", "--", name, NULL }, NULL, NULL);
         return k < 0 ? k : 1;
 }
 
@@ -154,16 +136,16 @@ static int group_check(Resource *r, char **ret_error) {
 
         if (!members)
                 return -ENOMEM;
-        if (!valid_name(name))
+        if (!valid_user_group_name(name))
                 return error_set(ret_error, -EINVAL, "name '%s' is not a valid group name (%s)",
-                                 name, NAME_RULE);
+                                 name, USER_GROUP_NAME_RULE);
         if (gid < 0 || gid >= (int64_t) UINT32_MAX)
                 return error_set(ret_error, -EINVAL, "gid %" PRId64 " is out of range", gid);
         for (char **m = members; *m; m++)
-                if (!valid_name(*m))
+                if (!valid_user_group_name(*m))
                         return error_set(ret_error, -EINVAL,
                                          "members: '%s' is not a valid user name (%s)", *m,
-                                         NAME_RULE);
+                                         USER_GROUP_NAME_RULE);
         return 0;
 }
 

@@ -16,7 +16,6 @@
 
 #include "fs-util.h"
 #include "resource.h"
-#include "spawn-program.h"
 #include "str-util.h"
 
 #define MOUNT_DEFAULT_FSTAB "/etc/fstab"
@@ -148,21 +147,36 @@ static char *mount_point(const char *path) {
         return realpath(path, NULL) ?: strdup(path);
 }
 
-static int mount_mount(Resource *r, const char *path) {
-        const char *device = resource_str(r, "device"), *fstype = resource_str(r, "fstype");
-        const char *options = resource_str(r, "options") ?: MOUNT_DEFAULT_OPTIONS;
-        _cleanup_free_ char *where = NULL, *source = NULL, *type = NULL, *error = NULL;
-        const char *argv[10];
-        struct stat st;
-        size_t n = 0;
+/* What is mounted on path: 1 with its source, type and canonical mount point (ret_where may be
+ * NULL), 0 when nothing is, < 0 with the resource failed. */
+static int mount_lookup(Resource *r, const char *path, char **ret_where, char **ret_source,
+                        char **ret_type) {
+        _cleanup_free_ char *where = NULL;
         int k;
 
         where = mount_point(path);
         if (!where)
                 return resource_fail(r, -ENOMEM, "out of memory");
-        k = mountinfo_find(where, &source, &type);
+        k = mountinfo_find(where, ret_source, ret_type);
         if (k < 0)
                 return resource_fail(r, k, "cannot read %s: %s", MOUNTINFO, strerror(-k));
+        if (k > 0 && ret_where)
+                *ret_where = TAKE_PTR(where);
+        return k;
+}
+
+static int mount_mount(Resource *r, const char *path) {
+        const char *device = resource_str(r, "device"), *fstype = resource_str(r, "fstype");
+        const char *options = resource_str(r, "options") ?: MOUNT_DEFAULT_OPTIONS;
+        _cleanup_free_ char *source = NULL, *type = NULL;
+        const char *argv[10];
+        struct stat st;
+        size_t n = 0;
+        int k;
+
+        k = mount_lookup(r, path, NULL, &source, &type);
+        if (k < 0)
+                return k;
         if (k > 0) {
                 if (!same_device(device, source))
                         return resource_fail(r, -EBUSY,
@@ -193,32 +207,22 @@ static int mount_mount(Resource *r, const char *path) {
         argv[n++] = path;
         argv[n] = NULL;
 
-        k = spawn_program_checked((char **) argv, NULL, NULL, &error);
-        if (k < 0)
-                return resource_fail(r, k, "%s", strempty(error));
-        return 1;
+        k = resource_run_program(r, argv, NULL, NULL);
+        return k < 0 ? k : 1;
 }
 
 static int mount_umount(Resource *r, const char *path) {
-        _cleanup_free_ char *where = NULL, *source = NULL, *type = NULL, *error = NULL;
+        _cleanup_free_ char *where = NULL, *source = NULL, *type = NULL;
         int k;
 
-        where = mount_point(path);
-        if (!where)
-                return resource_fail(r, -ENOMEM, "out of memory");
-        k = mountinfo_find(where, &source, &type);
-        if (k < 0)
-                return resource_fail(r, k, "cannot read %s: %s", MOUNTINFO, strerror(-k));
-        if (k == 0)
-                return 0;
+        k = mount_lookup(r, path, &where, &source, &type);
+        if (k <= 0)
+                return k;
 
         if (!resource_change(r, "unmount %s from %s", source, path))
                 return 1;
-        k = spawn_program_checked((char *[]){ (char *) "umount", (char *) "--", where, NULL }, NULL,
-                                  NULL, &error);
-        if (k < 0)
-                return resource_fail(r, k, "%s", strempty(error));
-        return 1;
+        k = resource_run_program(r, (const char *[]){"umount", "--", where, NULL}, NULL, NULL);
+        return k < 0 ? k : 1;
 }
 
 static int fstab_line(Resource *r, const char *path, char **ret) {

@@ -20,7 +20,6 @@
 #define APT_LOCK_TIMEOUT "300" /* seconds */
 
 typedef struct PackageManager {
-        const char *name;
         const char *query, *tool; /* both must be installed for this manager to be used */
         /* 1 with the installed version, 0 when the package is not installed. */
         int (*installed)(Resource *r, const char *package, char **ret_version);
@@ -32,16 +31,6 @@ typedef struct PackageManager {
         /* action is "install" or "remove" */
         int (*run)(Resource *r, const char *action, char **packages, bool pinned);
 } PackageManager;
-
-static int run_program(Resource *r, char **argv, char **environment, char **ret_output) {
-        _cleanup_free_ char *error = NULL;
-        int k;
-
-        k = spawn_program_checked(argv, environment, ret_output, &error);
-        if (k < 0)
-                return resource_fail(r, k, "%s", strempty(error));
-        return 0;
-}
 
 /* What follows prefix on the first line of s that starts with it (after blanks); NULL if none. */
 static const char *find_line(const char *s, const char *prefix) {
@@ -70,7 +59,7 @@ static char *nth_word(const char *p, size_t skip) {
 /* apt */
 
 static int apt_installed(Resource *r, const char *package, char **ret_version) {
-        _cleanup_free_ char *output = NULL, *version = NULL;
+        _cleanup_free_ char *output = NULL;
         char *argv[] = { (char *) "dpkg-query", (char *) "-W", (char *) "-f",
                          (char *) "${Status} ${Version}\\n", (char *) package, NULL };
         int status, k;
@@ -88,27 +77,17 @@ static int apt_installed(Resource *r, const char *package, char **ret_version) {
         /* "install ok installed 2.10-3", one line per architecture; the package is installed
          * when its status (the third word) says so, whatever was wanted of it (hold too). */
         for (const char *line = output; line && *line;) {
-                const char *end = strchrnul(line, '\n');
-                _cleanup_free_ char *copy = strndup(line, (size_t) (end - line));
-                char *words[4] = {}, *p;
-                size_t n = 0;
+                _cleanup_free_ char *state = nth_word(line, 2), *version = nth_word(line, 3);
 
-                if (!copy)
+                if (!state || !version)
                         return resource_fail(r, -ENOMEM, "out of memory");
-                for (p = copy; n < ELEMENTSOF(words) && *p; n++) {
-                        words[n] = p;
-                        p += strcspn(p, " ");
-                        if (*p)
-                                *p++ = 0;
-                }
-                if (n == 4 && streq(words[2], "installed")) {
-                        version = strdup(words[3]);
-                        if (!version)
-                                return resource_fail(r, -ENOMEM, "out of memory");
+                if (streq(state, "installed") && *version) {
                         *ret_version = TAKE_PTR(version);
                         return 1;
                 }
-                line = *end ? end + 1 : NULL;
+                line = strchr(line, '\n');
+                if (line)
+                        line++;
         }
         return 0;
 }
@@ -119,9 +98,8 @@ static int apt_upgrade(Resource *r, const char *package, const char *installed,
         const char *p;
         int k;
 
-        k = run_program(r, (char *[]){ (char *) "apt-cache", (char *) "policy", (char *) package,
-                                       NULL },
-                        NULL, &output);
+        k = resource_run_program(r, (const char *[]){ "apt-cache", "policy", package, NULL },
+                                 NULL, &output);
         if (k < 0)
                 return k;
         p = find_line(output, "Candidate:");
@@ -167,7 +145,7 @@ static int apt_run(Resource *r, const char *action, char **packages, bool pinned
                 if (strv_extend(&argv, *p) < 0)
                         return resource_fail(r, -ENOMEM, "out of memory");
 
-        return run_program(r, argv, environment, NULL);
+        return resource_run_program(r, (const char *const *) argv, environment, NULL);
 }
 
 /* dnf */
@@ -259,12 +237,11 @@ static int dnf_run(Resource *r, const char *action, char **packages, bool pinned
         for (char **p = packages; *p; p++)
                 if (strv_extend(&argv, *p) < 0)
                         return resource_fail(r, -ENOMEM, "out of memory");
-        return run_program(r, argv, NULL, NULL);
+        return resource_run_program(r, (const char *const *) argv, NULL, NULL);
 }
 
 static const PackageManager package_managers[] = {
         {
-                .name = "apt",
                 .query = "dpkg-query",
                 .tool = "apt-get",
                 .installed = apt_installed,
@@ -274,7 +251,6 @@ static const PackageManager package_managers[] = {
                 .run = apt_run,
         },
         {
-                .name = "dnf",
                 .query = "rpm",
                 .tool = "dnf",
                 .installed = rpm_installed,

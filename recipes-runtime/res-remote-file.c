@@ -14,7 +14,8 @@
  * are always verified; an HTTP error status fails the resource.
  *
  * Why-run asks the server with a conditional HEAD request when it has validators, and reports
- * the download otherwise. Like file, a directory or a symbolic link at path is refused.
+ * the download otherwise. As for file (res-content.c), a directory or a symbolic link at path is
+ * refused, and a new file gets mode 0644 unless `mode` says otherwise.
  *
  * This runs in the command worker, outside the agent's event loop, so it uses libcurl's easy
  * (blocking) interface. */
@@ -30,7 +31,6 @@
 #include "str-util.h"
 
 #define REMOTE_FILE_MAX (2ULL * 1024ULL * 1024ULL * 1024ULL)
-#define REMOTE_FILE_DEFAULT_MODE 0644
 #define REMOTE_FILE_CONNECT_TIMEOUT_SEC 30L
 /* A transfer slower than LIMIT bytes/s for TIME seconds is abandoned. */
 #define REMOTE_FILE_LOW_SPEED_LIMIT 1024L
@@ -286,20 +286,14 @@ fail:
  * those of the file it replaces (st, NULL when there is none). */
 static int remote_install(Resource *r, int fd, const char *tmp, const char *path,
                           const struct stat *st) {
-        mode_t mode = resource_mode(r, "mode");
+        mode_t mode;
         uid_t uid;
         gid_t gid;
         int k;
 
-        k = resource_owner(r, &uid, &gid);
+        k = resource_content_attributes(r, st, &mode, &uid, &gid);
         if (k < 0)
                 return k;
-        if (mode == (mode_t) -1)
-                mode = st ? st->st_mode & 07777 : REMOTE_FILE_DEFAULT_MODE;
-        if (uid == (uid_t) -1 && st)
-                uid = st->st_uid;
-        if (gid == (gid_t) -1 && st)
-                gid = st->st_gid;
 
         /* chown before chmod: chown clears the set-id bits that mode may ask for. */
         if ((uid != (uid_t) -1 || gid != (gid_t) -1) && fchown(fd, uid, gid) < 0)
@@ -359,16 +353,10 @@ static int remote_file_apply(Resource *r, const char *action) {
 
         (void) action; /* create is the only action */
 
-        exists = lstat(path, &st) >= 0;
-        if (!exists && errno != ENOENT)
-                return resource_fail(r, -errno, "cannot stat %s: %m", path);
-        if (exists && S_ISDIR(st.st_mode))
-                return resource_fail(r, -EISDIR, "%s is a directory, not a file", path);
-        if (exists && S_ISLNK(st.st_mode))
-                return resource_fail(r, -ELOOP,
-                                     "%s is a symbolic link; refusing to write through it", path);
-        if (exists && !S_ISREG(st.st_mode))
-                return resource_fail(r, -EINVAL, "%s exists and is not a regular file", path);
+        k = resource_content_stat(r, path, &st);
+        if (k < 0)
+                return k;
+        exists = k > 0;
 
         if (exists) {
                 k = sha256_file_hex(path, current);

@@ -23,6 +23,7 @@
 #define SD_PATH "/org/freedesktop/systemd1"
 #define SD_MANAGER "org.freedesktop.systemd1.Manager"
 #define SD_UNIT "org.freedesktop.systemd1.Unit"
+#define SD_PRIVATE_SOCKET "/run/systemd/private"
 #define SERVICE_JOB_TIMEOUT (10 * 60 * USEC_PER_SEC)
 #define UNIT_NAME_MAX 255
 
@@ -262,6 +263,28 @@ static int unit_start_stop(Resource *r, sd_bus *bus, const char *unit, const cha
         return k < 0 ? k : 1;
 }
 
+/* As root, straight to systemd's private socket, as systemctl does: no D-Bus daemon needed,
+ * which minimal images may lack. The system bus otherwise. */
+static int bus_connect(sd_bus **ret) {
+        _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
+        int k;
+
+        if (geteuid() != 0)
+                return sd_bus_open_system(ret);
+
+        k = sd_bus_new(&bus);
+        if (k < 0)
+                return k;
+        k = sd_bus_set_address(bus, "unix:path=" SD_PRIVATE_SOCKET);
+        if (k >= 0)
+                k = sd_bus_start(bus);
+        if (k < 0)
+                return sd_bus_open_system(ret);
+
+        *ret = TAKE_PTR(bus);
+        return 0;
+}
+
 static int service_apply(Resource *r, const char *action) {
         _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
         _cleanup_free_ char *unit = NULL;
@@ -275,9 +298,9 @@ static int service_apply(Resource *r, const char *action) {
         k = unit_name(resource_str(r, "name"), &unit);
         if (k < 0)
                 return resource_fail(r, k, "out of memory");
-        k = sd_bus_open_system(&bus);
+        k = bus_connect(&bus);
         if (k < 0)
-                return resource_fail(r, k, "cannot connect to the system bus: %s", strerror(-k));
+                return resource_fail(r, k, "cannot connect to systemd: %s", strerror(-k));
 
         if (streq(action, "enable") || streq(action, "disable"))
                 return unit_enable(r, bus, unit, streq(action, "enable"));

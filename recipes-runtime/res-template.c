@@ -6,10 +6,8 @@
  * Partials ({{> name}}) come from the same cookbook: templates/name.mustache, else
  * templates/name. A partial that exists in neither renders as empty, as the mustache spec says.
  *
- * The rendered text is written like a file resource's content: compared byte for byte,
- * rewritten atomically only when it differs, then owner, group and mode. */
-
-#include <sys/stat.h>
+ * The rendered text is written like a file resource's content (res-content.c): compared byte
+ * for byte, rewritten atomically only when it differs, then owner, group and mode. */
 
 #include "cookbook.h"
 #include "fs-util.h"
@@ -18,91 +16,6 @@
 #include "str-util.h"
 
 #define TEMPLATE_MAX (16U * 1024U * 1024U)
-#define TEMPLATE_DEFAULT_MODE 0644
-
-/* < 0 on error, 1 when the file at path (described by st) differs from data, else 0. */
-static int content_differs(const char *path, const struct stat *st, const char *data, size_t len) {
-        _cleanup_free_ char *current = NULL;
-        size_t n;
-        int k;
-
-        if ((uint64_t) st->st_size != len)
-                return 1;
-        k = read_full_file(path, len, &current, &n);
-        if (k == -EFBIG) /* grew since lstat() */
-                return 1;
-        if (k < 0)
-                return k;
-        return n != len || memcmp(current, data, len) != 0;
-}
-
-/* Writes data over path; what the resource leaves unset is taken from the file it replaces
- * (st, NULL when there is none). */
-static int write_content(Resource *r, const char *path, const struct stat *st, const char *data,
-                         size_t len) {
-        mode_t mode = resource_mode(r, "mode");
-        uid_t uid;
-        gid_t gid;
-        int k;
-
-        k = resource_owner(r, &uid, &gid);
-        if (k < 0)
-                return k;
-        if (mode == (mode_t) -1)
-                mode = st ? st->st_mode & 07777 : TEMPLATE_DEFAULT_MODE;
-        if (uid == (uid_t) -1 && st)
-                uid = st->st_uid;
-        if (gid == (gid_t) -1 && st)
-                gid = st->st_gid;
-
-        k = write_file_atomic(path, data, len, mode, uid, gid);
-        if (k == -ENOENT)
-                return resource_fail(r, k, "cannot write %s: its directory does not exist", path);
-        if (k < 0)
-                return resource_fail(r, k, "cannot write %s: %s", path, strerror(-k));
-        return 0;
-}
-
-/* Brings the regular file at path to data, then to the resource's owner, group and mode. */
-static int template_apply_content(Resource *r, const char *path, const char *data, size_t len) {
-        struct stat st;
-        int k, a;
-
-        if (lstat(path, &st) < 0) {
-                if (errno != ENOENT)
-                        return resource_fail(r, -errno, "cannot stat %s: %m", path);
-                if (resource_change(r, "create file %s", path)) {
-                        k = write_content(r, path, NULL, data, len);
-                        if (k < 0)
-                                return k;
-                }
-                return 1;
-        }
-
-        if (S_ISDIR(st.st_mode))
-                return resource_fail(r, -EISDIR, "%s is a directory, not a file", path);
-        if (S_ISLNK(st.st_mode))
-                return resource_fail(r, -ELOOP,
-                                     "%s is a symbolic link; refusing to write through it", path);
-        if (!S_ISREG(st.st_mode))
-                return resource_fail(r, -EINVAL, "%s exists and is not a regular file", path);
-
-        k = content_differs(path, &st, data, len);
-        if (k < 0)
-                return resource_fail(r, k, "cannot read %s: %s", path, strerror(-k));
-        if (k > 0 && resource_change(r, "update content of %s", path)) {
-                int q = write_content(r, path, &st, data, len);
-                if (q < 0)
-                        return q;
-        }
-
-        /* After a rewrite this finds nothing left to do; in why-run it reports what would
-         * change on the file as it is. */
-        a = resource_apply_attributes(r, path, false);
-        if (a < 0)
-                return a;
-        return k > 0 || a > 0;
-}
 
 static int template_partial(const char *name, char **ret, void *userdata) {
         Resource *r = userdata;
@@ -163,7 +76,7 @@ static int template_apply(Resource *r, const char *action) {
         if (k < 0)
                 return resource_fail(r, k, "%s", error ?: strerror(-k));
 
-        return template_apply_content(r, path, out, strlen(out));
+        return resource_write_content(r, path, out, strlen(out));
 }
 
 static int template_check(Resource *r, char **ret_error) {

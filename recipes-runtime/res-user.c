@@ -20,6 +20,7 @@
 #include <pwd.h>
 #include <sys/stat.h>
 
+#include "fs-util.h"
 #include "resource.h"
 #include "spawn-program.h"
 #include "str-util.h"
@@ -31,46 +32,6 @@
 /* A larger existing file is simply replaced. */
 #define KEYS_MAX (1024U * 1024U)
 #define SUDOERS_MAX (64U * 1024U)
-
-#define NAME_RULE "letters, digits, '.', '_' and '-', not starting with '-', at most 32"
-
-/* What useradd and groupadd accept everywhere, and what cannot be mistaken for an option. */
-static bool valid_name(const char *s) {
-        size_t n = strlen(s);
-
-        if (n == 0 || n > 32 || s[0] == '-')
-                return false;
-        for (const char *p = s; *p; p++)
-                if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
-                      (*p >= '0' && *p <= '9') || strchr("._-", *p)))
-                        return false;
-        return true;
-}
-
-static int run_program(Resource *r, const char *const *argv) {
-        _cleanup_free_ char *error = NULL;
-        int k;
-
-        k = spawn_program_checked((char **) argv, NULL, NULL, &error);
-        if (k < 0)
-                return resource_fail(r, k, "%s", strempty(error));
-        return 0;
-}
-
-static int write_all(int fd, const char *p, size_t n) {
-        while (n > 0) {
-                ssize_t w = write(fd, p, n);
-
-                if (w < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        return -errno;
-                }
-                p += w;
-                n -= (size_t) w;
-        }
-        return 0;
-}
 
 /* Writes a new file `name` in dirfd with its final owner and mode, synced, for the caller to
  * rename into place. Whatever had that name goes first. */
@@ -85,13 +46,7 @@ static int write_temp_at(int dirfd, const char *name, const char *content, mode_
         if (fd < 0)
                 return -errno;
 
-        k = write_all(fd, content, strlen(content));
-        if (k >= 0 && fchown(fd, uid, gid) < 0)
-                k = -errno;
-        if (k >= 0 && fchmod(fd, mode) < 0)
-                k = -errno;
-        if (k >= 0 && fsync(fd) < 0)
-                k = -errno;
+        k = write_temp_file(fd, content, strlen(content), mode, uid, gid);
         if (k < 0)
                 (void) unlinkat(dirfd, name, 0);
         return k;
@@ -111,10 +66,9 @@ static int rename_into_place(int dirfd, const char *temp, const char *name) {
 /* The content of a regular file `name` in dirfd (NULL when missing, not a regular file or past
  * max) and an fd on it (-1 when missing) to fix its attributes through. */
 static int read_at(int dirfd, const char *name, size_t max, char **ret, int *ret_fd) {
-        _cleanup_(strbuf_done) StrBuf b = { .max = max };
         _cleanup_close_ int fd = -1;
+        char *content = NULL;
         struct stat st;
-        char chunk[4096];
         int k;
 
         /* O_NONBLOCK: a FIFO planted there must not hang the run. */
@@ -127,29 +81,10 @@ static int read_at(int dirfd, const char *name, size_t max, char **ret, int *ret
                 return 0;
         }
 
-        for (;;) {
-                ssize_t n = read(fd, chunk, sizeof(chunk));
-
-                if (n < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        return -errno;
-                }
-                if (n == 0)
-                        break;
-                k = strbuf_append(&b, chunk, (size_t) n);
-                if (k == -E2BIG) {
-                        *ret = NULL;
-                        *ret_fd = TAKE_FD(fd);
-                        return 0;
-                }
-                if (k < 0)
-                        return k;
-        }
-
-        *ret = strbuf_steal(&b);
-        if (!*ret)
-                return -ENOMEM;
+        k = read_full_fd(fd, max, &content, NULL);
+        if (k < 0 && k != -EFBIG)
+                return k;
+        *ret = content; /* NULL past max */
         *ret_fd = TAKE_FD(fd);
         return 0;
 }
@@ -453,7 +388,7 @@ static int user_add(Resource *r, const char *name) {
         argv[n++] = name;
         argv[n] = NULL;
 
-        k = run_program(r, argv);
+        k = resource_run_program(r, argv, NULL, NULL);
         return k < 0 ? k : 1;
 }
 
@@ -519,7 +454,7 @@ static int user_modify(Resource *r, const char *name, const struct passwd *pw) {
         argv[n++] = "--";
         argv[n++] = name;
         argv[n] = NULL;
-        k = run_program(r, argv);
+        k = resource_run_program(r, argv, NULL, NULL);
         return k < 0 ? k : 1;
 }
 
@@ -566,11 +501,13 @@ static int user_remove(Resource *r, const char *name) {
         if (getpwnam(name)) {
                 if (resource_change(r, "remove user %s", name)) {
                         if (resource_bool(r, "manage_home", false))
-                                k = run_program(r, (const char *[]){ "userdel", "-r", "--", name,
-                                                                     NULL });
+                                k = resource_run_program(
+                                        r, (const char *[]){"userdel", "-r", "--", name, NULL},
+                                        NULL, NULL);
                         else
-                                k = run_program(r, (const char *[]){ "userdel", "--", name,
-                                                                     NULL });
+                                k = resource_run_program(
+                                        r, (const char *[]){"userdel", "--", name, NULL}, NULL,
+                                        NULL);
                         if (k < 0)
                                 return k;
                 }
@@ -605,9 +542,9 @@ static int user_check(Resource *r, char **ret_error) {
 
         if (!groups || !keys)
                 return -ENOMEM;
-        if (!valid_name(name))
+        if (!valid_user_group_name(name))
                 return error_set(ret_error, -EINVAL, "name '%s' is not a valid user name (%s)",
-                                 name, NAME_RULE);
+                                 name, USER_GROUP_NAME_RULE);
         if (uid < 0 || uid >= (int64_t) UINT32_MAX)
                 return error_set(ret_error, -EINVAL, "uid %" PRId64 " is out of range", uid);
         if (home && !valid_passwd_path(home))
@@ -617,10 +554,10 @@ static int user_check(Resource *r, char **ret_error) {
                 return error_set(ret_error, -EINVAL,
                                  "shell '%s' must be an absolute path without ':'", shell);
         for (char **g = groups; *g; g++)
-                if (!valid_name(*g))
+                if (!valid_user_group_name(*g))
                         return error_set(ret_error, -EINVAL,
                                          "groups: '%s' is not a valid group name (%s)", *g,
-                                         NAME_RULE);
+                                         USER_GROUP_NAME_RULE);
         for (char **k = keys; *k; k++)
                 if (!**k || strpbrk(*k, "\r\n"))
                         return error_set(ret_error, -EINVAL,

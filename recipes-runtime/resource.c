@@ -6,6 +6,7 @@
 #include "cookbook.h"
 #include "fs-util.h"
 #include "resource.h"
+#include "spawn-program.h"
 #include "step-runner.h"
 #include "str-util.h"
 
@@ -201,6 +202,18 @@ int resource_apply_attributes(Resource *r, const char *path, bool is_link) {
                 changed = 1;
         }
         return changed;
+}
+
+int resource_run_program(Resource *r, const char *const *argv, char **environment_extra,
+                         char **ret_output) {
+        _cleanup_free_ char *error = NULL;
+        int k;
+
+        /* spawn_program_checked() only reads argv. */
+        k = spawn_program_checked((char **) argv, environment_extra, ret_output, &error);
+        if (k < 0)
+                return resource_fail(r, k, "%s", strempty(error));
+        return 0;
 }
 
 static void step_line(const char *line, void *userdata) {

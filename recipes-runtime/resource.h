@@ -93,6 +93,30 @@ int resource_owner(Resource *r, uid_t *ret_uid, gid_t *ret_gid);
  * resource_change(). Returns 0 when it already had them, 1 when changed, < 0 on failure. */
 int resource_apply_attributes(Resource *r, const char *path, bool is_link);
 
+/* The regular file whose content a resource owns (file, template, remote_file; res-content.c
+ * says how it is written). These fail the resource themselves on error. */
+struct stat;
+/* lstat()s the path to be written: 0 when it is missing, 1 with *ret_st when it is a regular
+ * file; a directory, a symbolic link (never written through) or any other type fails. */
+int resource_content_stat(Resource *r, const char *path, struct stat *ret_st);
+/* The mode, owner and group a written file gets: those the resource sets, else those of the
+ * file it replaces (`replaced`, NULL when there is none), else mode 0644 and the writer's ids
+ * ((uid_t) -1 / (gid_t) -1: leave as created). */
+int resource_content_attributes(Resource *r, const struct stat *replaced, mode_t *ret_mode,
+                                uid_t *ret_uid, gid_t *ret_gid);
+/* Brings the regular file at path to exactly data (len bytes; data NULL: any content, an empty
+ * file when it is missing), rewriting it atomically only when it differs, then to the
+ * resource's owner, group and mode. Reports "create file <path>" / "update content of <path>"
+ * and the attribute changes. Returns 0 when nothing changed, 1 when something did (or would, in
+ * why-run), < 0 on failure. */
+int resource_write_content(Resource *r, const char *path, const char *data, size_t len);
+
+/* Runs a system program (useradd, apt-get, mount, ...) for the resource through
+ * spawn_program_checked(): environment_extra and ret_output (either may be NULL) as there. A
+ * failure, including a non-zero exit status, fails the resource with the program's message. */
+int resource_run_program(Resource *r, const char *const *argv, char **environment_extra,
+                         char **ret_output);
+
 /* Runs a step (an argv) as the resource's user (property "user", else the run's run_as)
  * with the resource's timeout; used by execute, script, git and guards. */
 typedef struct StepResult StepResult;

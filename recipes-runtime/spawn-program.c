@@ -130,7 +130,7 @@ static bool has_exited(pid_t pid) {
 
 /* Reads the output until the pipe ends or the program exits. A daemon the program started in
  * the background may hold the pipe open for ever, so while the pipe is quiet we look every
- * SPAWN_EXIT_CHECK whether the program itself is gone, and then take only what is already
+ * SPAWN_EXIT_CHECK_MSEC whether the program itself is gone, and then take only what is already
  * buffered. (A pidfd would avoid the periodic look, but valgrind cannot run pidfd_open.) */
 static int collect_output(int out_fd, pid_t pid, char *buf, size_t *len) {
         char chunk[SPAWN_CHUNK];

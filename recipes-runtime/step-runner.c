@@ -650,6 +650,7 @@ int step_run(const StepSpec *spec, StepResult *ret, char **ret_error) {
         _cleanup_close_ int null_fd = -1, pidfd = -1;
         int output_pipe[2], error_pipe[2], status = 0, exec_error = 0, r;
         bool timed_out = false;
+        sigset_t all, saved;
         usec_t start;
         pid_t pid;
 
@@ -713,10 +714,17 @@ int step_run(const StepSpec *spec, StepResult *ret, char **ret_error) {
                 .error_fd = error_child,
         };
 
+        /* Signals wait from fork until on_started has told the supervisor about the step: one
+         * that ends us in between (the agent's SIGTERM) would leave the step running with no
+         * one knowing its process group. The child resets its mask first thing. */
+        sigfillset(&all);
+        if (sigprocmask(SIG_BLOCK, &all, &saved) < 0)
+                return -errno;
         start = now_usec();
         pid = fork();
         if (pid < 0) {
                 r = -errno;
+                (void) sigprocmask(SIG_SETMASK, &saved, NULL);
                 return error_set(ret_error, r, "cannot fork a step: %s", strerror(-r));
         }
         if (pid == 0)
@@ -726,6 +734,7 @@ int step_run(const StepSpec *spec, StepResult *ret, char **ret_error) {
         close(TAKE_FD(error_child));
         if (spec->on_started)
                 spec->on_started(pid, spec->userdata);
+        (void) sigprocmask(SIG_SETMASK, &saved, NULL);
 
         pidfd = (int) syscall(SYS_pidfd_open, pid, 0);
         if (pidfd < 0 && errno != ENOSYS) {

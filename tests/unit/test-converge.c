@@ -1,52 +1,24 @@
 /* SPDX-License-Identifier: MIT */
-#include <sys/stat.h>
-
 #include "str-util.h"
 #include "test-helpers.h"
 
-static char *dir;  /* cookbooks */
-static char *out;  /* where recipes write, writable by the step user */
-
-static void setup(void) {
-        dir = test_tmpdir();
-        out = test_tmpdir();
-        ck_assert_int_eq(chmod(out, 0777), 0);
-}
-
-static void teardown(void) {
-        test_rmdir(dir);
-        test_rmdir(out);
-        dir = mfree(dir);
-        out = mfree(out);
-}
-
-static json_object *attrs_out(void) {
-        json_object *a = json_object_new_object();
-
-        json_object_object_add(a, "out", json_object_new_string(out));
-        return a;
-}
-
 static char *read_out(const char *name) {
-        _cleanup_free_ char *p = strf("%s/%s", out, name);
+        _cleanup_free_ char *p = strf("%s/%s", test_out, name);
 
         return test_read(p);
 }
 
 /* Runs cb::default expecting a compile error that contains needle. */
 static void expect_error(const char *yaml, const char *needle) {
-        _cleanup_json_ json_object *report = NULL, *a = attrs_out();
-        _cleanup_free_ char *error = NULL;
+        _cleanup_json_ json_object *a = test_out_attributes();
+        _cleanup_free_ char *error = test_compile_error(yaml, a);
 
-        test_cookbook(dir, "cb", "default", yaml);
-        ck_assert_int_lt(test_converge(dir, "cb", a, false, &report, &error), 0);
-        ck_assert_ptr_null(report);
-        ck_assert_ptr_nonnull(error);
         ck_assert_msg(strstr(error, needle), "error '%s' does not contain '%s'", error, needle);
 }
 
 START_TEST(unknown_resource_names_file_line) {
-        _cleanup_free_ char *needle = strf("%s/cb/recipes/default.yaml:3: unknown resource type 'fiel'", dir);
+        _cleanup_free_ char *needle =
+                strf("%s/cb/recipes/default.yaml:3: unknown resource type 'fiel'", test_cookbooks);
 
         expect_error("- file: {path: /tmp/x}\n\n- fiel: {path: /tmp/y}\n", needle);
 }
@@ -83,73 +55,77 @@ START_TEST(missing_recipe_and_dependency) {
         _cleanup_json_ json_object *report = NULL;
         _cleanup_free_ char *error = NULL;
 
-        test_cookbook(dir, "cb", "default", "- include_recipe: cb::nope\n");
-        ck_assert_int_lt(test_converge(dir, "cb", NULL, false, &report, &error), 0);
+        test_cookbook(test_cookbooks, "cb", "default", "- include_recipe: cb::nope\n");
+        ck_assert_int_lt(test_converge(test_cookbooks, "cb", NULL, false, &report, &error), 0);
         ck_assert_ptr_nonnull(strstr(error, "default.yaml:1: recipe cb::nope not found"));
         error = mfree(error);
 
-        ck_assert_int_lt(test_converge(dir, "zz::default", NULL, false, &report, &error), 0);
+        ck_assert_int_lt(test_converge(test_cookbooks, "zz::default", NULL, false, &report, &error),
+                         0);
         ck_assert_ptr_nonnull(strstr(error, "run list: recipe zz::default: cookbook 'zz' not found"));
         error = mfree(error);
 
-        test_cookbook(dir, "base", "default", "[]\n");
-        test_cookbook(dir, "cb", "default", "- include_recipe: base\n");
+        test_cookbook(test_cookbooks, "base", "default", "[]\n");
+        test_cookbook(test_cookbooks, "cb", "default", "- include_recipe: base\n");
         {
-                _cleanup_free_ char *meta = strf("%s/cb/metadata.yaml", dir);
+                _cleanup_free_ char *meta = strf("%s/cb/metadata.yaml", test_cookbooks);
                 test_write(meta, "name: cb\nversion: 1.0.0\ndepends: {base: '~> 2.1'}\n");
         }
-        ck_assert_int_eq(test_converge(dir, "cb", NULL, false, &report, &error), -ERANGE);
+        ck_assert_int_eq(test_converge(test_cookbooks, "cb", NULL, false, &report, &error),
+                         -ERANGE);
         ck_assert_ptr_nonnull(strstr(error, "cookbook cb depends on base ~> 2.1, but base is version 1.0.0"));
 }
 END_TEST
 
 START_TEST(include_once_and_cycle) {
-        _cleanup_json_ json_object *report = NULL, *a = attrs_out();
+        _cleanup_json_ json_object *report = NULL, *a = test_out_attributes();
         _cleanup_free_ char *error = NULL, *count = NULL;
 
-        test_cookbook(dir, "cb", "default",
-                      "- include_recipe: cb::count\n- include_recipe: cb::count\n- include_recipe: cb::count\n");
-        test_cookbook(dir, "cb", "count",
+        test_cookbook(test_cookbooks, "cb", "default",
+                      "- include_recipe: cb::count\n- include_recipe: cb::count\n- include_recipe: "
+                      "cb::count\n");
+        test_cookbook(test_cookbooks, "cb", "count",
                       "- execute: {command: 'echo x >> {{out}}/count'}\n");
-        ck_assert_int_eq(test_converge(dir, "cb", a, false, &report, &error), 0);
+        ck_assert_int_eq(test_converge(test_cookbooks, "cb", a, false, &report, &error), 0);
         count = read_out("count");
         ck_assert_str_eq(count, "x\n");
         ck_assert_int_eq(test_report_total(report, "changed"), 1);
 
         json_object_put(report);
         report = NULL;
-        test_cookbook(dir, "cb", "a", "- include_recipe: cb::b\n");
-        test_cookbook(dir, "cb", "b", "- include_recipe: cb::a\n");
-        ck_assert_int_eq(test_converge(dir, "cb::a", a, false, &report, &error), -ELOOP);
+        test_cookbook(test_cookbooks, "cb", "a", "- include_recipe: cb::b\n");
+        test_cookbook(test_cookbooks, "cb", "b", "- include_recipe: cb::a\n");
+        ck_assert_int_eq(test_converge(test_cookbooks, "cb::a", a, false, &report, &error), -ELOOP);
         ck_assert_ptr_nonnull(strstr(error, "b.yaml:1: include_recipe cb::a forms a cycle"));
 }
 END_TEST
 
 START_TEST(attributes_precedence) {
-        _cleanup_json_ json_object *report = NULL, *a = attrs_out();
+        _cleanup_json_ json_object *report = NULL, *a = test_out_attributes();
         _cleanup_free_ char *error = NULL, *got = NULL;
-        _cleanup_free_ char *attr = strf("%s/cb/attributes/default.yaml", dir);
+        _cleanup_free_ char *attr = strf("%s/cb/attributes/default.yaml", test_cookbooks);
 
         test_write(attr, "greeting: {word: hello, who: cookbook, punct: '.'}\n");
-        test_cookbook(dir, "cb", "default",
+        test_cookbook(test_cookbooks, "cb", "default",
                       "- file:\n    path: '{{out}}/greeting'\n"
                       "    content: \"{{greeting.word}} {{greeting.who}}{{greeting.punct}}\\n\"\n");
         json_object_object_add(a, "greeting", json_tokener_parse("{\"who\": \"command\"}"));
-        ck_assert_int_eq(test_converge(dir, "cb", a, false, &report, &error), 0);
+        ck_assert_int_eq(test_converge(test_cookbooks, "cb", a, false, &report, &error), 0);
         got = read_out("greeting");
         ck_assert_str_eq(got, "hello command.\n");
 }
 END_TEST
 
 START_TEST(for_each_list_and_map) {
-        _cleanup_json_ json_object *report = NULL, *a = attrs_out();
+        _cleanup_json_ json_object *report = NULL, *a = test_out_attributes();
         _cleanup_free_ char *error = NULL, *x = NULL, *y = NULL, *k1 = NULL;
 
         json_object_object_add(a, "sites", json_tokener_parse("{\"one\": {\"port\": 81}, \"two\": {\"port\": 82}}"));
-        test_cookbook(dir, "cb", "default",
+        test_cookbook(test_cookbooks, "cb", "default",
                       "- file: {path: '{{out}}/{{item}}', content: '{{key}}', for_each: [x, y]}\n"
-                      "- file: {path: '{{out}}/site-{{key}}', content: '{{item.port}}', for_each: sites}\n");
-        ck_assert_int_eq(test_converge(dir, "cb", a, false, &report, &error), 0);
+                      "- file: {path: '{{out}}/site-{{key}}', content: '{{item.port}}', for_each: "
+                      "sites}\n");
+        ck_assert_int_eq(test_converge(test_cookbooks, "cb", a, false, &report, &error), 0);
         ck_assert_int_eq(test_report_total(report, "changed"), 4);
         x = read_out("x");
         y = read_out("y");
@@ -160,21 +136,23 @@ START_TEST(for_each_list_and_map) {
         json_object_put(report);
         report = NULL;
 
-        test_cookbook(dir, "cb", "default", "- file: {path: '/x/{{item}}', for_each: nothing.here}\n");
-        ck_assert_int_lt(test_converge(dir, "cb", a, false, &report, &error), 0);
+        test_cookbook(test_cookbooks, "cb", "default",
+                      "- file: {path: '/x/{{item}}', for_each: nothing.here}\n");
+        ck_assert_int_lt(test_converge(test_cookbooks, "cb", a, false, &report, &error), 0);
         ck_assert_ptr_nonnull(strstr(error, "for_each: attribute 'nothing.here' does not exist"));
 }
 END_TEST
 
 START_TEST(guards) {
-        _cleanup_json_ json_object *report = NULL, *a = attrs_out();
+        _cleanup_json_ json_object *report = NULL, *a = test_out_attributes();
         _cleanup_free_ char *error = NULL, *f = NULL;
 
-        test_cookbook(dir, "cb", "default",
-                      "- file: {path: '{{out}}/only', content: a, only_if: 'false'}\n"
-                      "- file: {path: '{{out}}/not', content: b, not_if: [test, -d, /]}\n"
-                      "- file: {path: '{{out}}/yes', content: c, only_if: ['true'], not_if: 'exit 3'}\n");
-        ck_assert_int_eq(test_converge(dir, "cb", a, false, &report, &error), 0);
+        test_cookbook(
+                test_cookbooks, "cb", "default",
+                "- file: {path: '{{out}}/only', content: a, only_if: 'false'}\n"
+                "- file: {path: '{{out}}/not', content: b, not_if: [test, -d, /]}\n"
+                "- file: {path: '{{out}}/yes', content: c, only_if: ['true'], not_if: 'exit 3'}\n");
+        ck_assert_int_eq(test_converge(test_cookbooks, "cb", a, false, &report, &error), 0);
         ck_assert_str_eq(test_report_status(report, 0), "skipped");
         ck_assert_str_eq(test_report_status(report, 1), "skipped");
         ck_assert_str_eq(test_report_status(report, 2), "changed");
@@ -188,10 +166,10 @@ START_TEST(guards) {
 END_TEST
 
 START_TEST(notifications) {
-        _cleanup_json_ json_object *report = NULL, *a = attrs_out();
+        _cleanup_json_ json_object *report = NULL, *a = test_out_attributes();
         _cleanup_free_ char *error = NULL, *log = NULL;
 
-        test_cookbook(dir, "cb", "default",
+        test_cookbook(test_cookbooks, "cb", "default",
                       "- execute:\n"
                       "    name: late\n"
                       "    command: 'echo late >> {{out}}/log'\n"
@@ -214,9 +192,10 @@ START_TEST(notifications) {
                       "    name: watcher\n"
                       "    command: 'echo watcher >> {{out}}/log'\n"
                       "    action: nothing\n"
-                      "    subscribes: [{action: run, resource: 'file[{{out}}/conf2]', timing: immediately}]\n"
+                      "    subscribes: [{action: run, resource: 'file[{{out}}/conf2]', timing: "
+                      "immediately}]\n"
                       "- execute: {command: 'echo body >> {{out}}/log'}\n");
-        ck_assert_int_eq(test_converge(dir, "cb", a, false, &report, &error), 0);
+        ck_assert_int_eq(test_converge(test_cookbooks, "cb", a, false, &report, &error), 0);
         log = read_out("log");
         /* immediate right after conf; watcher right after conf2; late once, at the end */
         ck_assert_str_eq(log, "now\nwatcher\nbody\nlate\n");
@@ -225,29 +204,30 @@ START_TEST(notifications) {
         log = mfree(log);
 
         /* Nothing changed the second time: no notification fires. */
-        ck_assert_int_eq(test_converge(dir, "cb", a, false, &report, &error), 0);
+        ck_assert_int_eq(test_converge(test_cookbooks, "cb", a, false, &report, &error), 0);
         log = read_out("log");
         ck_assert_str_eq(log, "now\nwatcher\nbody\nlate\nbody\n");
         json_object_put(report);
         report = NULL;
 
-        test_cookbook(dir, "cb", "default",
-                      "- file: {path: /x, notifies: [{action: run, resource: 'execute[ghost]'}]}\n");
-        ck_assert_int_lt(test_converge(dir, "cb", a, false, &report, &error), 0);
+        test_cookbook(
+                test_cookbooks, "cb", "default",
+                "- file: {path: /x, notifies: [{action: run, resource: 'execute[ghost]'}]}\n");
+        ck_assert_int_lt(test_converge(test_cookbooks, "cb", a, false, &report, &error), 0);
         ck_assert_ptr_nonnull(strstr(error, "notifies names execute[ghost], which is not a resource of this run"));
 }
 END_TEST
 
 START_TEST(failure_stops_run_unless_ignored) {
-        _cleanup_json_ json_object *report = NULL, *a = attrs_out();
+        _cleanup_json_ json_object *report = NULL, *a = test_out_attributes();
         _cleanup_free_ char *error = NULL, *f = NULL;
         json_object *e;
 
-        test_cookbook(dir, "cb", "default",
+        test_cookbook(test_cookbooks, "cb", "default",
                       "- execute: {command: 'exit 4', ignore_failure: true}\n"
                       "- execute: {command: 'exit 5'}\n"
                       "- file: {path: '{{out}}/after', content: x}\n");
-        ck_assert_int_eq(test_converge(dir, "cb", a, false, &report, &error), 1);
+        ck_assert_int_eq(test_converge(test_cookbooks, "cb", a, false, &report, &error), 1);
         ck_assert_str_eq(json_object_get_string(json_object_object_get(report, "status")), "failed");
         ck_assert_str_eq(test_report_status(report, 0), "failed");
         ck_assert_str_eq(test_report_status(report, 1), "failed");
@@ -265,27 +245,27 @@ START_TEST(failure_stops_run_unless_ignored) {
 END_TEST
 
 START_TEST(retries) {
-        _cleanup_json_ json_object *report = NULL, *a = attrs_out();
+        _cleanup_json_ json_object *report = NULL, *a = test_out_attributes();
         _cleanup_free_ char *error = NULL;
 
         /* Fails twice, then succeeds. */
-        test_cookbook(dir, "cb", "default",
+        test_cookbook(test_cookbooks, "cb", "default",
                       "- execute:\n"
                       "    command: 'echo >> {{out}}/n; test $(wc -l < {{out}}/n) -ge 3'\n"
                       "    retries: 2\n    retry_delay: 0\n");
-        ck_assert_int_eq(test_converge(dir, "cb", a, false, &report, &error), 0);
+        ck_assert_int_eq(test_converge(test_cookbooks, "cb", a, false, &report, &error), 0);
         ck_assert_str_eq(test_report_status(report, 0), "changed");
 }
 END_TEST
 
 START_TEST(why_run_changes_nothing) {
-        _cleanup_json_ json_object *report = NULL, *a = attrs_out();
+        _cleanup_json_ json_object *report = NULL, *a = test_out_attributes();
         _cleanup_free_ char *error = NULL, *f = NULL;
 
-        test_cookbook(dir, "cb", "default",
+        test_cookbook(test_cookbooks, "cb", "default",
                       "- file: {path: '{{out}}/w', content: x}\n"
                       "- execute: {command: 'touch {{out}}/e'}\n");
-        ck_assert_int_eq(test_converge(dir, "cb", a, true, &report, &error), 0);
+        ck_assert_int_eq(test_converge(test_cookbooks, "cb", a, true, &report, &error), 0);
         ck_assert_int_eq(test_report_total(report, "changed"), 2);
         ck_assert(json_object_get_boolean(json_object_object_get(report, "why_run")));
         f = read_out("w");
@@ -301,8 +281,9 @@ START_TEST(interpolation_errors_name_the_line) {
 END_TEST
 
 START_TEST(typed_interpolation) {
-        _cleanup_json_ json_object *report = NULL, *a = attrs_out();
-        _cleanup_free_ char *error = NULL, *f = NULL, *cmd = strf("echo typed > %s/typed", out);
+        _cleanup_json_ json_object *report = NULL, *a = test_out_attributes();
+        _cleanup_free_ char *error = NULL, *f = NULL;
+        _cleanup_free_ char *cmd = strf("echo typed > %s/typed", test_out);
         _cleanup_free_ char *name = strf("sh -c %s", cmd);
         json_object *argv = json_object_new_array();
 
@@ -312,9 +293,9 @@ START_TEST(typed_interpolation) {
         json_object_object_add(a, "argv", argv);
         json_object_object_add(a, "flag", json_object_new_boolean(true));
         /* A property that is one tag takes the attribute with its type: here an argv list. */
-        test_cookbook(dir, "cb", "default",
+        test_cookbook(test_cookbooks, "cb", "default",
                       "- execute: {command: '{{argv}}', ignore_failure: '{{flag}}'}\n");
-        ck_assert_int_eq(test_converge(dir, "cb", a, false, &report, &error), 0);
+        ck_assert_int_eq(test_converge(test_cookbooks, "cb", a, false, &report, &error), 0);
         f = read_out("typed");
         ck_assert_str_eq(f, "typed\n");
         ck_assert_str_eq(json_object_get_string(json_object_object_get(
@@ -328,7 +309,7 @@ START_TEST(empty_run_list) {
         _cleanup_json_ json_object *report = NULL;
         _cleanup_free_ char *error = NULL;
 
-        ck_assert_int_lt(test_converge(dir, "cb::", NULL, false, &report, &error), 0);
+        ck_assert_int_lt(test_converge(test_cookbooks, "cb::", NULL, false, &report, &error), 0);
         ck_assert_ptr_nonnull(strstr(error, "'cb::' is not a recipe name"));
 }
 END_TEST
@@ -338,7 +319,7 @@ static Suite *suite(void) {
         TCase *tc = tcase_create("converge");
 
         tcase_set_timeout(tc, 60);
-        tcase_add_checked_fixture(tc, setup, teardown);
+        tcase_add_checked_fixture(tc, test_recipe_setup_writable, test_recipe_teardown);
         tcase_add_test(tc, unknown_resource_names_file_line);
         tcase_add_test(tc, unknown_property);
         tcase_add_test(tc, wrong_property_type);

@@ -1,5 +1,10 @@
 /* SPDX-License-Identifier: MIT */
+#include <dirent.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <pwd.h>
 #include <stdlib.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 
 #include "fs-util.h"
@@ -104,6 +109,183 @@ const char *test_conformance_dir(void) {
 
         ck_assert_msg(d, "STRATA_CONFORMANCE_DIR is not set (run through meson test)");
         return d;
+}
+
+uid_t test_user_uid(void) {
+        struct passwd *pw = getpwnam(TEST_USER);
+
+        ck_assert_ptr_nonnull(pw);
+        return pw->pw_uid;
+}
+
+gid_t test_nogroup_gid(void) {
+        struct group *gr = getgrnam("nogroup");
+
+        ck_assert_ptr_nonnull(gr);
+        return gr->gr_gid;
+}
+
+char *test_cookbooks;
+char *test_out;
+
+void test_recipe_setup(void) {
+        test_cookbooks = test_tmpdir();
+        test_out = test_tmpdir();
+}
+
+void test_recipe_setup_writable(void) {
+        test_recipe_setup();
+        ck_assert_int_eq(chmod(test_out, 0777), 0);
+}
+
+void test_recipe_teardown(void) {
+        test_rmdir(test_cookbooks);
+        test_rmdir(test_out);
+        test_cookbooks = mfree(test_cookbooks);
+        test_out = mfree(test_out);
+}
+
+char *test_out_path(const char *name) {
+        char *p = strf("%s/%s", test_out, name);
+
+        ck_assert_ptr_nonnull(p);
+        return p;
+}
+
+json_object *test_out_attributes(void) {
+        json_object *a = json_object_new_object();
+
+        ck_assert_ptr_nonnull(a);
+        json_object_object_add(a, "out", json_object_new_string(test_out));
+        return a;
+}
+
+json_object *test_run_recipe(const char *yaml, bool why_run, int expect) {
+        _cleanup_json_ json_object *a = test_out_attributes();
+
+        return test_run_recipe_with(yaml, a, why_run, expect);
+}
+
+json_object *test_run_recipe_with(const char *yaml, json_object *attributes, bool why_run,
+                                  int expect) {
+        _cleanup_free_ char *error = NULL;
+        json_object *report = NULL;
+
+        test_cookbook(test_cookbooks, "cb", "default", yaml);
+        ck_assert_int_eq(test_converge(test_cookbooks, "cb", attributes, why_run, &report, &error),
+                         expect);
+        ck_assert_ptr_nonnull(report);
+        return report;
+}
+
+char *test_compile_error(const char *yaml, json_object *attributes) {
+        _cleanup_json_ json_object *report = NULL;
+        char *error = NULL;
+
+        test_cookbook(test_cookbooks, "cb", "default", yaml);
+        ck_assert_int_lt(test_converge(test_cookbooks, "cb", attributes, false, &report, &error),
+                         0);
+        ck_assert_ptr_null(report);
+        ck_assert_ptr_nonnull(error);
+        return error;
+}
+
+void test_expect_error(const char *yaml, const char *needle1, const char *needle2) {
+        _cleanup_free_ char *error = test_compile_error(yaml, NULL);
+
+        ck_assert_msg(strstr(error, needle1), "error '%s' does not contain '%s'", error, needle1);
+        ck_assert_msg(strstr(error, needle2), "error '%s' does not contain '%s'", error, needle2);
+}
+
+void test_expect_error_ending(const char *yaml, const char *suffix) {
+        _cleanup_free_ char *error = test_compile_error(yaml, NULL);
+
+        ck_assert_msg(endswith(error, suffix), "error '%s' does not end with '%s'", error, suffix);
+}
+
+json_object *test_report_entry(json_object *report, size_t n) {
+        json_object *e = json_object_array_get_idx(json_object_object_get(report, "resources"), n);
+
+        ck_assert_ptr_nonnull(e);
+        return e;
+}
+
+const char *test_report_field(json_object *report, size_t n, const char *key) {
+        return json_object_get_string(json_object_object_get(test_report_entry(report, n), key));
+}
+
+const char *test_report_error(json_object *report, size_t n) {
+        return test_report_field(report, n, "error");
+}
+
+const char *test_report_change(json_object *report, size_t n, size_t i) {
+        json_object *changes = json_object_object_get(test_report_entry(report, n), "changes");
+
+        return json_object_get_string(json_object_array_get_idx(changes, i));
+}
+
+size_t test_report_n_changes(json_object *report, size_t n) {
+        json_object *changes = json_object_object_get(test_report_entry(report, n), "changes");
+
+        return changes ? json_object_array_length(changes) : 0;
+}
+
+const char *test_report_json(json_object *report, size_t n, const char *key) {
+        return json_object_to_json_string_ext(
+                json_object_object_get(test_report_entry(report, n), key),
+                JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
+}
+
+void test_assert_file(const char *path, const char *content, mode_t mode, uid_t uid, gid_t gid) {
+        _cleanup_free_ char *got = test_read(path);
+        struct stat st;
+
+        ck_assert_ptr_nonnull(got);
+        ck_assert_str_eq(got, content);
+        ck_assert_int_eq(lstat(path, &st), 0);
+        ck_assert(S_ISREG(st.st_mode));
+        ck_assert_uint_eq(st.st_mode & 07777, mode);
+        ck_assert_uint_eq(st.st_uid, uid);
+        ck_assert_uint_eq(st.st_gid, gid);
+}
+
+void test_assert_same_file(const struct stat *a, const struct stat *b) {
+        ck_assert_uint_eq(a->st_ino, b->st_ino);
+        ck_assert_int_eq(a->st_mtim.tv_sec, b->st_mtim.tv_sec);
+        ck_assert_int_eq(a->st_mtim.tv_nsec, b->st_mtim.tv_nsec);
+        ck_assert_uint_eq(a->st_mode, b->st_mode);
+        ck_assert_uint_eq(a->st_uid, b->st_uid);
+        ck_assert_uint_eq(a->st_gid, b->st_gid);
+}
+
+void test_assert_out_entries(size_t n) {
+        DIR *d = opendir(test_out);
+        struct dirent *de;
+        size_t found = 0;
+
+        ck_assert_ptr_nonnull(d);
+        while ((de = readdir(d)))
+                if (!streq(de->d_name, ".") && !streq(de->d_name, ".."))
+                        found++;
+        closedir(d);
+        ck_assert_uint_eq(found, n);
+}
+
+/* One lock per test program: its suite holds it from setup to teardown. */
+static int machine_lock_fd = -1;
+
+void test_lock_machine(const char *name) {
+        _cleanup_free_ char *path = strf("/run/lock/%s", name);
+
+        ck_assert_ptr_nonnull(path);
+        machine_lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+        ck_assert_int_ge(machine_lock_fd, 0);
+        ck_assert_int_eq(flock(machine_lock_fd, LOCK_EX), 0);
+}
+
+void test_unlock_machine(void) {
+        close(machine_lock_fd);
+        machine_lock_fd = -1;
 }
 
 int test_run_suite(Suite *s) {

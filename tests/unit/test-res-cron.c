@@ -56,17 +56,9 @@ static char *job_path(const char *name) {
         return p;
 }
 
+/* A cron.d file as cron wants it: root's, not writable by others. */
 static void assert_file(const char *path, const char *content) {
-        _cleanup_free_ char *got = test_read(path);
-        struct stat st;
-
-        ck_assert_ptr_nonnull(got);
-        ck_assert_str_eq(got, content);
-        ck_assert_int_eq(lstat(path, &st), 0);
-        ck_assert(S_ISREG(st.st_mode));
-        ck_assert_int_eq(st.st_mode & 07777, 0644);
-        ck_assert_int_eq(st.st_uid, 0);
-        ck_assert_int_eq(st.st_gid, 0);
+        test_assert_file(path, content, 0644, 0, 0);
 }
 
 static const char full_recipe[] =

@@ -1,123 +1,49 @@
 /* SPDX-License-Identifier: MIT */
-#include <pwd.h>
 #include <sys/stat.h>
 
 #include "str-util.h"
 #include "test-helpers.h"
 
-static char *dir; /* cookbooks */
-static char *out; /* where recipes write; any user may */
-
-static void setup(void) {
-        dir = test_tmpdir();
-        out = test_tmpdir();
-        ck_assert_int_eq(chmod(out, 0777), 0);
-}
-
-static void teardown(void) {
-        test_rmdir(dir);
-        test_rmdir(out);
-        dir = mfree(dir);
-        out = mfree(out);
-}
-
-static char *out_path(const char *name) {
-        char *p = strf("%s/%s", out, name);
-
-        ck_assert_ptr_nonnull(p);
-        return p;
-}
-
-static uid_t strata_uid(void) {
-        struct passwd *pw = getpwnam(TEST_USER);
-
-        ck_assert_ptr_nonnull(pw);
-        return pw->pw_uid;
-}
-
-/* Runs cb::default (yaml with {{out}} for the output directory) and returns its report; r is
- * what converge must return (0: success, 1: a resource failed). */
-static json_object *run(const char *yaml, bool why_run, int r) {
-        _cleanup_json_ json_object *a = json_object_new_object();
-        _cleanup_free_ char *error = NULL;
-        json_object *report = NULL;
-
-        json_object_object_add(a, "out", json_object_new_string(out));
-        test_cookbook(dir, "cb", "default", yaml);
-        ck_assert_int_eq(test_converge(dir, "cb", a, why_run, &report, &error), r);
-        ck_assert_ptr_nonnull(report);
-        return report;
-}
-
-static json_object *resource_entry(json_object *report, size_t n) {
-        json_object *e = json_object_array_get_idx(json_object_object_get(report, "resources"), n);
-
-        ck_assert_ptr_nonnull(e);
-        return e;
-}
-
-static const char *field(json_object *report, size_t n, const char *key) {
-        return json_object_get_string(json_object_object_get(resource_entry(report, n), key));
-}
-
-static const char *change(json_object *report, size_t n, size_t i) {
-        json_object *changes = json_object_object_get(resource_entry(report, n), "changes");
-
-        return json_object_get_string(json_object_array_get_idx(changes, i));
-}
-
-/* Runs cb::default expecting a compile error that ends with `message`. */
-static void expect_error(const char *yaml, const char *message) {
-        _cleanup_json_ json_object *report = NULL;
-        _cleanup_free_ char *error = NULL;
-
-        test_cookbook(dir, "cb", "default", yaml);
-        ck_assert_int_lt(test_converge(dir, "cb", NULL, false, &report, &error), 0);
-        ck_assert_ptr_null(report);
-        ck_assert_ptr_nonnull(error);
-        ck_assert_msg(endswith(error, message), "error '%s' does not end with '%s'", error,
-                      message);
-}
-
 /* A resource that failed, stopping the run. */
 static void expect_failure(const char *yaml, const char *error) {
-        _cleanup_json_ json_object *report = run(yaml, false, 1);
+        _cleanup_json_ json_object *report = test_run_recipe(yaml, false, 1);
 
         ck_assert_str_eq(json_object_get_string(json_object_object_get(report, "status")),
                          "failed");
         ck_assert_str_eq(test_report_status(report, 0), "failed");
-        ck_assert_str_eq(field(report, 0, "error"), error);
+        ck_assert_str_eq(test_report_field(report, 0, "error"), error);
 }
 
 START_TEST(runs_as_step_user) {
-        _cleanup_free_ char *who = out_path("who"), *made = out_path("made"), *argv = NULL;
+        _cleanup_free_ char *who = test_out_path("who"), *made = test_out_path("made"),
+                            *argv = NULL;
         _cleanup_free_ char *data = NULL, *want0 = NULL, *want1 = NULL, *name1 = NULL;
         _cleanup_json_ json_object *report = NULL;
         struct stat st;
 
-        report = run("- execute:\n"
-                     "    command: 'id -un > {{out}}/who && touch {{out}}/made'\n"
-                     "- execute:\n"
-                     "    command: [touch, '{{out}}/argv']\n",
-                     false, 0);
-        argv = out_path("argv");
+        report = test_run_recipe("- execute:\n"
+                                 "    command: 'id -un > {{out}}/who && touch {{out}}/made'\n"
+                                 "- execute:\n"
+                                 "    command: [touch, '{{out}}/argv']\n",
+                                 false, 0);
+        argv = test_out_path("argv");
         ck_assert_str_eq(json_object_get_string(json_object_object_get(report, "status")),
                          "successful");
         ck_assert_str_eq(test_report_status(report, 0), "changed");
         ck_assert_str_eq(test_report_status(report, 1), "changed");
         want0 = strf("run id -un > %s && touch %s", who, made);
-        ck_assert_str_eq(change(report, 0, 0), want0);
+        ck_assert_str_eq(test_report_change(report, 0, 0), want0);
         want1 = strf("run touch %s", argv);
-        ck_assert_str_eq(change(report, 1, 0), want1);
+        ck_assert_str_eq(test_report_change(report, 1, 0), want1);
         name1 = strf("touch %s", argv);
-        ck_assert_str_eq(field(report, 1, "name"), name1);
+        ck_assert_str_eq(test_report_field(report, 1, "name"), name1);
 
         data = test_read(who);
         ck_assert_str_eq(data, TEST_USER "\n");
         ck_assert_int_eq(stat(made, &st), 0);
-        ck_assert_uint_eq(st.st_uid, strata_uid());
+        ck_assert_uint_eq(st.st_uid, test_user_uid());
         ck_assert_int_eq(stat(argv, &st), 0);
-        ck_assert_uint_eq(st.st_uid, strata_uid());
+        ck_assert_uint_eq(st.st_uid, test_user_uid());
 }
 END_TEST
 
@@ -130,18 +56,18 @@ START_TEST(creates_makes_it_idempotent) {
                 "    command: 'echo ran >> log2; touch done2'\n"
                 "    cwd: '{{out}}'\n"
                 "    creates: done2\n";
-        _cleanup_free_ char *log = out_path("log"), *log2 = out_path("log2");
+        _cleanup_free_ char *log = test_out_path("log"), *log2 = test_out_path("log2");
         _cleanup_free_ char *data = NULL, *data2 = NULL;
         _cleanup_json_ json_object *first = NULL, *second = NULL;
 
-        first = run(yaml, false, 0);
+        first = test_run_recipe(yaml, false, 0);
         ck_assert_str_eq(test_report_status(first, 0), "changed");
         ck_assert_str_eq(test_report_status(first, 1), "changed");
-        second = run(yaml, false, 0);
+        second = test_run_recipe(yaml, false, 0);
         ck_assert_str_eq(test_report_status(second, 0), "up_to_date");
         ck_assert_str_eq(test_report_status(second, 1), "up_to_date");
         ck_assert_int_eq(test_report_total(second, "changed"), 0);
-        ck_assert_ptr_null(json_object_object_get(resource_entry(second, 0), "changes"));
+        ck_assert_ptr_null(json_object_object_get(test_report_entry(second, 0), "changes"));
 
         data = test_read(log);
         ck_assert_str_eq(data, "ran\n");
@@ -151,7 +77,7 @@ START_TEST(creates_makes_it_idempotent) {
 END_TEST
 
 START_TEST(failure_quotes_output) {
-        _cleanup_free_ char *never = out_path("never");
+        _cleanup_free_ char *never = test_out_path("never");
 
         expect_failure("- execute:\n"
                        "    command: 'echo oops; echo bad >&2; exit 3'\n"
@@ -177,19 +103,20 @@ START_TEST(timeout) {
         _cleanup_json_ json_object *report = NULL;
         int64_t duration_ms;
 
-        report = run("- execute: {command: 'echo started; sleep 30', timeout: 1}\n", false, 1);
+        report = test_run_recipe("- execute: {command: 'echo started; sleep 30', timeout: 1}\n",
+                                 false, 1);
         ck_assert_str_eq(test_report_status(report, 0), "failed");
-        ck_assert_str_eq(field(report, 0, "error"),
+        ck_assert_str_eq(test_report_field(report, 0, "error"),
                          "command timed out after 1s; last output:\nstarted");
         duration_ms = json_object_get_int64(
-                json_object_object_get(resource_entry(report, 0), "duration_ms"));
+                json_object_object_get(test_report_entry(report, 0), "duration_ms"));
         ck_assert_int_ge(duration_ms, 1000);
         ck_assert_int_lt(duration_ms, 3000);
 }
 END_TEST
 
 START_TEST(root_refused) {
-        _cleanup_free_ char *never = out_path("never");
+        _cleanup_free_ char *never = test_out_path("never");
 
         expect_failure("- execute: {command: 'touch {{out}}/never', user: root}\n",
                        "step runs as root (user 'root'), which is refused; set "
@@ -199,61 +126,68 @@ START_TEST(root_refused) {
 END_TEST
 
 START_TEST(environment_and_cwd) {
-        _cleanup_free_ char *env = out_path("env"), *here = out_path("here"), *want = NULL;
+        _cleanup_free_ char *env = test_out_path("env"), *here = test_out_path("here"),
+                            *want = NULL;
         _cleanup_free_ char *data = NULL, *data_here = NULL;
         _cleanup_json_ json_object *report = NULL;
 
-        report = run("- execute:\n"
-                     "    command: 'printf \"%s|%s|%s\" \"$GREETING\" \"$COUNT\" \"$LANG\" > env; "
-                     "pwd > here'\n"
-                     "    cwd: '{{out}}'\n"
-                     "    environment: {GREETING: hello world, COUNT: 42, LANG: en_US.UTF-8}\n",
-                     false, 0);
+        report = test_run_recipe(
+                "- execute:\n"
+                "    command: 'printf \"%s|%s|%s\" \"$GREETING\" \"$COUNT\" \"$LANG\" > env; "
+                "pwd > here'\n"
+                "    cwd: '{{out}}'\n"
+                "    environment: {GREETING: hello world, COUNT: 42, LANG: en_US.UTF-8}\n",
+                false, 0);
         ck_assert_str_eq(test_report_status(report, 0), "changed");
         data = test_read(env);
         ck_assert_str_eq(data, "hello world|42|en_US.UTF-8");
         data_here = test_read(here);
-        want = strf("%s\n", out);
+        want = strf("%s\n", test_out);
         ck_assert_str_eq(data_here, want);
 }
 END_TEST
 
 START_TEST(why_run_runs_nothing) {
-        _cleanup_free_ char *p = out_path("made"), *want = NULL;
+        _cleanup_free_ char *p = test_out_path("made"), *want = NULL;
         _cleanup_json_ json_object *report = NULL;
 
-        report = run("- execute: {command: [touch, '{{out}}/made']}\n", true, 0);
+        report = test_run_recipe("- execute: {command: [touch, '{{out}}/made']}\n", true, 0);
         ck_assert_str_eq(test_report_status(report, 0), "changed");
         want = strf("run touch %s", p);
-        ck_assert_str_eq(change(report, 0, 0), want);
+        ck_assert_str_eq(test_report_change(report, 0, 0), want);
         ck_assert_int_eq(access(p, F_OK), -1);
         ck_assert_int_eq(errno, ENOENT);
 }
 END_TEST
 
 START_TEST(action_nothing) {
-        _cleanup_free_ char *p = out_path("made");
+        _cleanup_free_ char *p = test_out_path("made");
         _cleanup_json_ json_object *report = NULL;
 
-        report = run("- execute: {command: [touch, '{{out}}/made'], action: nothing}\n", false, 0);
+        report = test_run_recipe("- execute: {command: [touch, '{{out}}/made'], action: nothing}\n",
+                                 false, 0);
         ck_assert_str_eq(test_report_status(report, 0), "up_to_date");
         ck_assert_int_eq(access(p, F_OK), -1);
 }
 END_TEST
 
 START_TEST(bad_properties) {
-        expect_error("- execute: {}\n", "property 'command' is required (a command: a list of "
-                                        "strings (argv) or a shell string)");
-        expect_error("- execute: {command: [echo, [nested]]}\n",
-                     "property 'command' must be a command: a list of strings (argv) or a shell "
-                     "string");
-        expect_error("- execute: {command: [''], name: empty}\n", "command[0] is an empty string");
-        expect_error("- execute: {command: 'true', cwd: relative}\n",
-                     "cwd 'relative' must be an absolute path");
-        expect_error("- execute: {command: 'true', creates: relative}\n",
-                     "creates 'relative' must be an absolute path, or cwd must be set");
-        expect_error("- execute: {command: 'true', environment: {'A=B': x}}\n",
-                     "environment name 'A=B' must be non-empty and must not contain '='");
+        test_expect_error_ending("- execute: {}\n",
+                                 "property 'command' is required (a command: a list of "
+                                 "strings (argv) or a shell string)");
+        test_expect_error_ending(
+                "- execute: {command: [echo, [nested]]}\n",
+                "property 'command' must be a command: a list of strings (argv) or a shell "
+                "string");
+        test_expect_error_ending("- execute: {command: [''], name: empty}\n",
+                                 "command[0] is an empty string");
+        test_expect_error_ending("- execute: {command: 'true', cwd: relative}\n",
+                                 "cwd 'relative' must be an absolute path");
+        test_expect_error_ending("- execute: {command: 'true', creates: relative}\n",
+                                 "creates 'relative' must be an absolute path, or cwd must be set");
+        test_expect_error_ending(
+                "- execute: {command: 'true', environment: {'A=B': x}}\n",
+                "environment name 'A=B' must be non-empty and must not contain '='");
 }
 END_TEST
 
@@ -261,7 +195,7 @@ static Suite *suite(void) {
         Suite *s = suite_create("res-execute");
         TCase *tc = tcase_create("execute");
 
-        tcase_add_checked_fixture(tc, setup, teardown);
+        tcase_add_checked_fixture(tc, test_recipe_setup_writable, test_recipe_teardown);
         tcase_set_timeout(tc, 60);
         tcase_add_test(tc, runs_as_step_user);
         tcase_add_test(tc, creates_makes_it_idempotent);

@@ -93,12 +93,6 @@ static json_object *sync_to(const char *revision, bool why_run, const char *stat
 
 #define expect_sync(revision, why_run, status) json_object_put(sync_to(revision, why_run, status))
 
-static const char *report_error(json_object *report) {
-        return json_object_get_string(json_object_object_get(
-                json_object_array_get_idx(json_object_object_get(report, "resources"), 0),
-                "error"));
-}
-
 /* What the checkout has checked out: a detached HEAD holds the commit id itself. */
 static void assert_head(const char *commit) {
         _cleanup_free_ char *head = strf("%s/.git/HEAD", checkout), *content = NULL;
@@ -169,7 +163,7 @@ START_TEST(unknown_revision) {
 
         report = sync_to("nope", false, "failed");
         error = strf("nope names no branch or tag of %s", repo);
-        ck_assert_str_eq(report_error(report), error);
+        ck_assert_str_eq(test_report_error(report, 0), error);
         ck_assert_int_eq(access(checkout, F_OK), -1);
 }
 END_TEST
@@ -192,7 +186,7 @@ START_TEST(refuses_other_content) {
         test_write(file, "data\n");
         report = sync_to("v1", false, "failed");
         error = strf("%s exists and is neither empty nor a git checkout", checkout);
-        ck_assert_str_eq(report_error(report), error);
+        ck_assert_str_eq(test_report_error(report, 0), error);
 }
 END_TEST
 

@@ -1,7 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-#include <fcntl.h>
 #include <grp.h>
-#include <sys/file.h>
 
 #include "spawn-program.h"
 #include "str-util.h"
@@ -12,24 +10,6 @@
 #define GID2 23450
 
 static char *dir;
-
-/* Accounts are the machine's own: the same tests run from other build directories may be
- * changing them right now. This lock, held by the whole suite, makes them take turns. */
-static int lock_fd = -1;
-
-static void lock_machine(const char *name) {
-        _cleanup_free_ char *path = strf("/run/lock/%s", name);
-
-        ck_assert_ptr_nonnull(path);
-        lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-        ck_assert_int_ge(lock_fd, 0);
-        ck_assert_int_eq(flock(lock_fd, LOCK_EX), 0);
-}
-
-static void unlock_machine(void) {
-        close(lock_fd);
-        lock_fd = -1;
-}
 
 static void delete_group(void) {
         _cleanup_free_ char *output = NULL;
@@ -47,7 +27,7 @@ static void delete_group(void) {
 /* Made and removed by the parent process (an unchecked fixture), so that the group is deleted
  * even when a test fails, which ends the test's own process on the spot. */
 static void setup_once(void) {
-        lock_machine("strata-test-accounts.lock");
+        test_lock_machine("strata-test-accounts.lock");
         delete_group();
         dir = test_tmpdir();
         ck_assert_ptr_null(getgrgid(GID));
@@ -58,7 +38,7 @@ static void teardown_once(void) {
         delete_group();
         test_rmdir(dir);
         dir = mfree(dir);
-        unlock_machine();
+        test_unlock_machine();
 }
 
 static void expect(const char *yaml, bool why_run, const char *status) {

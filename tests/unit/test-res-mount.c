@@ -66,16 +66,13 @@ static int run(const char *yaml, bool why_run, json_object **ret_report, char **
 static void expect_yaml(char *yaml, bool why_run, const char *status, const char *error) {
         _cleanup_json_ json_object *report = NULL;
         _cleanup_free_ char *e = NULL;
-        json_object *entry;
 
         ck_assert_ptr_nonnull(yaml);
         ck_assert_msg(run(yaml, why_run, &report, &e) >= 0, "converge: %s", strempty(e));
         free(yaml);
-        entry = json_object_array_get_idx(json_object_object_get(report, "resources"), 0);
         ck_assert_str_eq(test_report_status(report, 0), status);
         if (error)
-                ck_assert_str_eq(json_object_get_string(json_object_object_get(entry, "error")),
-                                 error);
+                ck_assert_str_eq(test_report_error(report, 0), error);
 }
 
 static bool is_tmpfs(const char *path) {

@@ -1,8 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* Installs and removes the real Debian package `hello` from the Debian archive (apt-get update
  * must have been run). */
-#include <fcntl.h>
-#include <sys/file.h>
 
 #include "spawn-program.h"
 #include "str-util.h"
@@ -11,24 +9,6 @@
 #define PACKAGE "hello"
 
 static char *dir;
-
-/* Packages are the machine's: the same tests run from other build directories may be
- * changing them right now. This lock, held by the whole suite, makes them take turns. */
-static int lock_fd = -1;
-
-static void lock_machine(const char *name) {
-        _cleanup_free_ char *path = strf("/run/lock/%s", name);
-
-        ck_assert_ptr_nonnull(path);
-        lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-        ck_assert_int_ge(lock_fd, 0);
-        ck_assert_int_eq(flock(lock_fd, LOCK_EX), 0);
-}
-
-static void unlock_machine(void) {
-        close(lock_fd);
-        lock_fd = -1;
-}
 
 /* "install ok installed 2.10-3", or "" when dpkg does not know the package. */
 static char *dpkg_status(void) {
@@ -65,7 +45,7 @@ static void purge(void) {
 /* The machine is left without the package even when a test fails: the parent process (an
  * unchecked fixture) purges it. */
 static void setup_once(void) {
-        lock_machine("strata-test-packages.lock");
+        test_lock_machine("strata-test-packages.lock");
         dir = test_tmpdir();
 }
 
@@ -73,7 +53,7 @@ static void teardown_once(void) {
         purge();
         test_rmdir(dir);
         dir = mfree(dir);
-        unlock_machine();
+        test_unlock_machine();
 }
 
 static json_object *expect(const char *yaml, bool why_run, const char *status) {
@@ -89,15 +69,6 @@ static json_object *expect(const char *yaml, bool why_run, const char *status) {
 
 #define expect_status(yaml, why_run, status) json_object_put(expect(yaml, why_run, status))
 
-static const char *report_field(json_object *report, const char *field) {
-        json_object *entry = json_object_array_get_idx(json_object_object_get(report, "resources"),
-                                                       0);
-
-        return json_object_to_json_string_ext(json_object_object_get(entry, field),
-                                              JSON_C_TO_STRING_PLAIN |
-                                                      JSON_C_TO_STRING_NOSLASHESCAPE);
-}
-
 START_TEST(install_upgrade_remove) {
         _cleanup_json_ json_object *report = NULL;
         _cleanup_free_ char *status = NULL, *version = NULL, *yaml = NULL;
@@ -107,7 +78,7 @@ START_TEST(install_upgrade_remove) {
         purge();
 
         report = expect(install, true, "changed");
-        ck_assert_str_eq(report_field(report, "changes"), "[\"install " PACKAGE "\"]");
+        ck_assert_str_eq(test_report_json(report, 0, "changes"), "[\"install " PACKAGE "\"]");
         ck_assert(!installed());
 
         expect_status(install, false, "changed");

@@ -1,9 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 #include <arpa/inet.h>
-#include <dirent.h>
-#include <grp.h>
 #include <netinet/in.h>
-#include <pwd.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -14,93 +11,9 @@
 #include "str-util.h"
 #include "test-helpers.h"
 
-static char *dir; /* cookbooks */
-static char *out; /* where recipes write */
 static char *web; /* nginx prefix: nginx.conf, logs, docroot/ */
 static pid_t nginx_pid;
 static unsigned port;
-
-
-
-static char *out_path(const char *name) {
-        char *p = strf("%s/%s", out, name);
-
-        ck_assert_ptr_nonnull(p);
-        return p;
-}
-
-/* Runs cb::default (yaml with {{out}} for the output directory) and returns its report; r is
- * what converge must return (0: success, 1: a resource failed). */
-static json_object *run(const char *yaml, bool why_run, int r) {
-        _cleanup_json_ json_object *a = json_object_new_object();
-        _cleanup_free_ char *error = NULL;
-        json_object *report = NULL;
-
-        json_object_object_add(a, "out", json_object_new_string(out));
-        test_cookbook(dir, "cb", "default", yaml);
-        ck_assert_int_eq(test_converge(dir, "cb", a, why_run, &report, &error), r);
-        ck_assert_ptr_nonnull(report);
-        return report;
-}
-
-static json_object *resource_entry(json_object *report, size_t n) {
-        json_object *e = json_object_array_get_idx(json_object_object_get(report, "resources"), n);
-
-        ck_assert_ptr_nonnull(e);
-        return e;
-}
-
-static const char *change(json_object *report, size_t n, size_t i) {
-        json_object *changes = json_object_object_get(resource_entry(report, n), "changes");
-
-        return json_object_get_string(json_object_array_get_idx(changes, i));
-}
-
-static size_t n_changes(json_object *report, size_t n) {
-        json_object *changes = json_object_object_get(resource_entry(report, n), "changes");
-
-        return changes ? json_object_array_length(changes) : 0;
-}
-
-static const char *error_of(json_object *report, size_t n) {
-        return json_object_get_string(json_object_object_get(resource_entry(report, n), "error"));
-}
-
-/* Runs cb::default expecting a compile error that contains each needle. */
-static void expect_error(const char *yaml, const char *needle1, const char *needle2) {
-        _cleanup_json_ json_object *report = NULL;
-        _cleanup_free_ char *error = NULL;
-
-        test_cookbook(dir, "cb", "default", yaml);
-        ck_assert_int_lt(test_converge(dir, "cb", NULL, false, &report, &error), 0);
-        ck_assert_ptr_null(report);
-        ck_assert_ptr_nonnull(error);
-        ck_assert_msg(strstr(error, needle1), "error '%s' does not contain '%s'", error, needle1);
-        ck_assert_msg(strstr(error, needle2), "error '%s' does not contain '%s'", error, needle2);
-}
-
-static uid_t strata_uid(void) {
-        struct passwd *pw = getpwnam(TEST_USER);
-
-        ck_assert_ptr_nonnull(pw);
-        return pw->pw_uid;
-}
-
-static gid_t nogroup_gid(void) {
-        struct group *gr = getgrnam("nogroup");
-
-        ck_assert_ptr_nonnull(gr);
-        return gr->gr_gid;
-}
-
-static void assert_same_file(const struct stat *a, const struct stat *b) {
-        ck_assert_uint_eq(a->st_ino, b->st_ino);
-        ck_assert_int_eq(a->st_mtim.tv_sec, b->st_mtim.tv_sec);
-        ck_assert_int_eq(a->st_mtim.tv_nsec, b->st_mtim.tv_nsec);
-        ck_assert_uint_eq(a->st_mode, b->st_mode);
-        ck_assert_uint_eq(a->st_uid, b->st_uid);
-        ck_assert_uint_eq(a->st_gid, b->st_gid);
-}
 
 #define PAYLOAD "payload bytes\n"
 #define PAYLOAD_SHA256 "1ac30fd677168dffa8e69a4c83256bc951fd9d50ab6d8774f60d279f84ee6406"
@@ -185,8 +98,7 @@ static void nginx_start(void) {
 }
 
 static void setup(void) {
-        dir = test_tmpdir();
-        out = test_tmpdir();
+        test_recipe_setup();
         web = test_tmpdir();
         nginx_start();
 }
@@ -197,11 +109,8 @@ static void teardown(void) {
                 waitpid(nginx_pid, NULL, 0);
                 nginx_pid = 0;
         }
-        test_rmdir(dir);
-        test_rmdir(out);
+        test_recipe_teardown();
         test_rmdir(web);
-        dir = mfree(dir);
-        out = mfree(out);
         web = mfree(web);
 }
 
@@ -262,20 +171,6 @@ static void assert_no_new_requests(const char *want) {
         ck_assert_str_eq(got, want);
 }
 
-/* Nothing but the expected entries in out: no temporary file left behind. */
-static void assert_entries(size_t n) {
-        DIR *d = opendir(out);
-        struct dirent *de;
-        size_t found = 0;
-
-        ck_assert_ptr_nonnull(d);
-        while ((de = readdir(d)))
-                if (!streq(de->d_name, ".") && !streq(de->d_name, ".."))
-                        found++;
-        closedir(d);
-        ck_assert_uint_eq(found, n);
-}
-
 /* A recipe downloading name from the test's nginx to out/data. */
 static char *recipe(const char *name, const char *more) {
         char *y = strf("- remote_file:\n"
@@ -289,7 +184,7 @@ static char *recipe(const char *name, const char *more) {
 }
 
 START_TEST(download_with_sha256) {
-        _cleanup_free_ char *p = out_path("data"), *yaml = NULL, *data = NULL, *want = NULL;
+        _cleanup_free_ char *p = test_out_path("data"), *yaml = NULL, *data = NULL, *want = NULL;
         _cleanup_json_ json_object *first = NULL, *second = NULL;
         struct stat st, st2;
 
@@ -298,45 +193,45 @@ START_TEST(download_with_sha256) {
                                   "    owner: strata\n"
                                   "    group: nogroup\n"
                                   "    mode: '0640'\n");
-        first = run(yaml, false, 0);
+        first = test_run_recipe(yaml, false, 0);
         ck_assert_str_eq(test_report_status(first, 0), "changed");
         want = strf("download http://127.0.0.1:%u/data.bin to %s", port, p);
-        ck_assert_str_eq(change(first, 0, 0), want);
-        ck_assert_uint_eq(n_changes(first, 0), 1);
+        ck_assert_str_eq(test_report_change(first, 0, 0), want);
+        ck_assert_uint_eq(test_report_n_changes(first, 0), 1);
         data = test_read(p);
         ck_assert_str_eq(data, PAYLOAD);
         ck_assert_int_eq(lstat(p, &st), 0);
         ck_assert_uint_eq(st.st_mode & 07777, 0640);
-        ck_assert_uint_eq(st.st_uid, strata_uid());
-        ck_assert_uint_eq(st.st_gid, nogroup_gid());
+        ck_assert_uint_eq(st.st_uid, test_user_uid());
+        ck_assert_uint_eq(st.st_gid, test_nogroup_gid());
         assert_requests("GET 200");
-        assert_entries(1);
+        test_assert_out_entries(1);
 
         /* The file has the hash: not even a request. */
-        second = run(yaml, false, 0);
+        second = test_run_recipe(yaml, false, 0);
         ck_assert_str_eq(test_report_status(second, 0), "up_to_date");
         ck_assert_int_eq(lstat(p, &st2), 0);
-        assert_same_file(&st, &st2);
+        test_assert_same_file(&st, &st2);
         assert_no_new_requests("GET 200");
 }
 END_TEST
 
 START_TEST(conditional_get) {
-        _cleanup_free_ char *p = out_path("data"), *yaml = recipe("f", ""), *data = NULL;
+        _cleanup_free_ char *p = test_out_path("data"), *yaml = recipe("f", ""), *data = NULL;
         _cleanup_free_ char *state_path = NULL, *state = NULL, *url = NULL;
         _cleanup_json_ json_object *first = NULL, *second = NULL, *third = NULL;
         char hash[65];
         struct stat st, st2;
 
         serve("f", PAYLOAD);
-        first = run(yaml, false, 0);
+        first = test_run_recipe(yaml, false, 0);
         ck_assert_str_eq(test_report_status(first, 0), "changed");
         ck_assert_int_eq(lstat(p, &st), 0);
         ck_assert_uint_eq(st.st_mode & 07777, 0644);
 
         /* The validators are kept beside the cookbooks (test_converge's cache_dir). */
         ck_assert_int_eq(sha256_hex(p, strlen(p), hash), 0);
-        state_path = strf("%s/.cache/remote_file/%s.json", dir, hash);
+        state_path = strf("%s/.cache/remote_file/%s.json", test_cookbooks, hash);
         state = test_read(state_path);
         ck_assert_ptr_nonnull(state);
         url = strf("\"url\":\"http:\\/\\/127.0.0.1:%u\\/f\"", port);
@@ -344,54 +239,54 @@ START_TEST(conditional_get) {
         ck_assert_ptr_nonnull(strstr(state, "\"sha256\":\"" PAYLOAD_SHA256 "\""));
         ck_assert_ptr_nonnull(strstr(state, "\"etag\":\"\\\""));
 
-        second = run(yaml, false, 0);
+        second = test_run_recipe(yaml, false, 0);
         ck_assert_str_eq(test_report_status(second, 0), "up_to_date");
         ck_assert_int_eq(lstat(p, &st2), 0);
-        assert_same_file(&st, &st2);
+        test_assert_same_file(&st, &st2);
         assert_requests("GET 200,GET 304");
 
         serve("f", PAYLOAD2);
-        third = run(yaml, false, 0);
+        third = test_run_recipe(yaml, false, 0);
         ck_assert_str_eq(test_report_status(third, 0), "changed");
         data = test_read(p);
         ck_assert_str_eq(data, PAYLOAD2);
         assert_requests("GET 200,GET 304,GET 200");
-        assert_entries(1);
+        test_assert_out_entries(1);
 }
 END_TEST
 
 START_TEST(why_run) {
-        _cleanup_free_ char *p = out_path("data"), *yaml = recipe("f", ""), *data = NULL;
+        _cleanup_free_ char *p = test_out_path("data"), *yaml = recipe("f", ""), *data = NULL;
         _cleanup_json_ json_object *r1 = NULL, *r2 = NULL, *r3 = NULL, *r4 = NULL;
 
         serve("f", PAYLOAD);
-        r1 = run(yaml, true, 0);
+        r1 = test_run_recipe(yaml, true, 0);
         ck_assert_str_eq(test_report_status(r1, 0), "changed");
-        ck_assert_uint_eq(n_changes(r1, 0), 1);
+        ck_assert_uint_eq(test_report_n_changes(r1, 0), 1);
         ck_assert_int_eq(access(p, F_OK), -1);
-        assert_entries(0);
+        test_assert_out_entries(0);
         assert_no_new_requests("");
 
-        r2 = run(yaml, false, 0);
+        r2 = test_run_recipe(yaml, false, 0);
         ck_assert_str_eq(test_report_status(r2, 0), "changed");
 
         /* With validators why-run asks with a conditional HEAD. */
-        r3 = run(yaml, true, 0);
+        r3 = test_run_recipe(yaml, true, 0);
         ck_assert_str_eq(test_report_status(r3, 0), "up_to_date");
         assert_requests("GET 200,HEAD 304");
 
         serve("f", PAYLOAD2);
-        r4 = run(yaml, true, 0);
+        r4 = test_run_recipe(yaml, true, 0);
         ck_assert_str_eq(test_report_status(r4, 0), "changed");
         assert_requests("GET 200,HEAD 304,HEAD 200");
         data = test_read(p);
         ck_assert_str_eq(data, PAYLOAD);
-        assert_entries(1);
+        test_assert_out_entries(1);
 }
 END_TEST
 
 START_TEST(sha256_mismatch) {
-        _cleanup_free_ char *p = out_path("data"), *yaml = NULL, *want = NULL, *data = NULL;
+        _cleanup_free_ char *p = test_out_path("data"), *yaml = NULL, *want = NULL, *data = NULL;
         _cleanup_json_ json_object *r1 = NULL, *r2 = NULL;
         static const char zeros[] =
                 "0000000000000000000000000000000000000000000000000000000000000000";
@@ -399,35 +294,35 @@ START_TEST(sha256_mismatch) {
 
         serve("f", PAYLOAD);
         yaml = recipe("f", more);
-        r1 = run(yaml, false, 1);
+        r1 = test_run_recipe(yaml, false, 1);
         ck_assert_str_eq(test_report_status(r1, 0), "failed");
         want = strf("GET http://127.0.0.1:%u/f: sha256 mismatch: expected %s, got %s; %s left "
                     "unchanged",
                     port, zeros, PAYLOAD_SHA256, p);
-        ck_assert_str_eq(error_of(r1, 0), want);
-        ck_assert_uint_eq(n_changes(r1, 0), 0);
-        assert_entries(0);
+        ck_assert_str_eq(test_report_error(r1, 0), want);
+        ck_assert_uint_eq(test_report_n_changes(r1, 0), 0);
+        test_assert_out_entries(0);
 
         /* An existing file stays as it was. */
         test_write(p, "old\n");
-        r2 = run(yaml, false, 1);
-        ck_assert_str_eq(error_of(r2, 0), want);
+        r2 = test_run_recipe(yaml, false, 1);
+        ck_assert_str_eq(test_report_error(r2, 0), want);
         data = test_read(p);
         ck_assert_str_eq(data, "old\n");
-        assert_entries(1);
+        test_assert_out_entries(1);
 }
 END_TEST
 
 START_TEST(http_error) {
-        _cleanup_free_ char *p = out_path("data"), *yaml = recipe("missing", ""), *want = NULL;
+        _cleanup_free_ char *p = test_out_path("data"), *yaml = recipe("missing", ""), *want = NULL;
         _cleanup_json_ json_object *report = NULL;
 
-        report = run(yaml, false, 1);
+        report = test_run_recipe(yaml, false, 1);
         ck_assert_str_eq(test_report_status(report, 0), "failed");
         want = strf("GET http://127.0.0.1:%u/missing: HTTP status 404", port);
-        ck_assert_str_eq(error_of(report, 0), want);
+        ck_assert_str_eq(test_report_error(report, 0), want);
         ck_assert_int_eq(access(p, F_OK), -1);
-        assert_entries(0);
+        test_assert_out_entries(0);
         assert_requests("GET 404");
 }
 END_TEST
@@ -439,24 +334,25 @@ START_TEST(connection_refused) {
 
         yaml = strf("- remote_file: {path: '{{out}}/data', url: 'http://127.0.0.1:%u/f'}\n",
                     closed);
-        report = run(yaml, false, 1);
+        report = test_run_recipe(yaml, false, 1);
         want = strf("GET http://127.0.0.1:%u/f: ", closed);
-        ck_assert_msg(startswith(error_of(report, 0), want), "error: %s", error_of(report, 0));
-        assert_entries(0);
+        ck_assert_msg(startswith(test_report_error(report, 0), want), "error: %s",
+                      test_report_error(report, 0));
+        test_assert_out_entries(0);
 }
 END_TEST
 
 START_TEST(local_edit_is_replaced) {
-        _cleanup_free_ char *p = out_path("data"), *yaml = recipe("f", ""), *data = NULL;
+        _cleanup_free_ char *p = test_out_path("data"), *yaml = recipe("f", ""), *data = NULL;
         _cleanup_json_ json_object *first = NULL, *second = NULL;
 
         serve("f", PAYLOAD);
-        first = run(yaml, false, 0);
+        first = test_run_recipe(yaml, false, 0);
         ck_assert_str_eq(test_report_status(first, 0), "changed");
         test_write(p, "edited by hand\n");
 
         /* The recorded hash no longer matches: no conditional request, a full download. */
-        second = run(yaml, false, 0);
+        second = test_run_recipe(yaml, false, 0);
         ck_assert_str_eq(test_report_status(second, 0), "changed");
         data = test_read(p);
         ck_assert_str_eq(data, PAYLOAD);
@@ -465,25 +361,27 @@ START_TEST(local_edit_is_replaced) {
 END_TEST
 
 START_TEST(bad_properties) {
-        expect_error("- remote_file: {path: /tmp/a, url: 'http://h/x'}\n- remote_file:\n"
-                     "    path: /tmp/b\n    url: 'http://h/x'\n    checksum: abc\n",
-                     "recipes/default.yaml:2:", "unknown property 'checksum'");
-        expect_error("- remote_file: {path: /tmp/a}\n", "recipes/default.yaml:1:",
-                     "property 'url' is required");
-        expect_error("- remote_file: {path: /tmp/a, url: 'ftp://h/x'}\n", "recipes/default.yaml:1:",
-                     "url 'ftp://h/x' must be an http:// or https:// URL");
-        expect_error("- remote_file: {path: /tmp/a, url: 'file:///etc/passwd'}\n",
-                     "recipes/default.yaml:1:", "must be an http:// or https:// URL");
-        expect_error("- remote_file: {path: /tmp/a, url: 'http://h/x', sha256: " PAYLOAD_SHA256
-                     "0}\n",
-                     "recipes/default.yaml:1:", "must be 64 lowercase hexadecimal digits");
-        expect_error("- remote_file: {path: /tmp/a, url: 'http://h/x', "
-                     "sha256: 1AC30FD677168DFFA8E69A4C83256BC951FD9D50AB6D8774F60D279F84EE6406}\n",
-                     "recipes/default.yaml:1:", "must be 64 lowercase hexadecimal digits");
-        expect_error("- remote_file: {path: /tmp/a, url: 'http://h/x', mode: 'abc'}\n",
-                     "recipes/default.yaml:1:", "property 'mode' must be");
-        expect_error("- remote_file: {path: a, url: 'http://h/x'}\n", "recipes/default.yaml:1:",
-                     "path 'a' must be absolute");
+        test_expect_error("- remote_file: {path: /tmp/a, url: 'http://h/x'}\n- remote_file:\n"
+                          "    path: /tmp/b\n    url: 'http://h/x'\n    checksum: abc\n",
+                          "recipes/default.yaml:2:", "unknown property 'checksum'");
+        test_expect_error("- remote_file: {path: /tmp/a}\n",
+                          "recipes/default.yaml:1:", "property 'url' is required");
+        test_expect_error(
+                "- remote_file: {path: /tmp/a, url: 'ftp://h/x'}\n",
+                "recipes/default.yaml:1:", "url 'ftp://h/x' must be an http:// or https:// URL");
+        test_expect_error("- remote_file: {path: /tmp/a, url: 'file:///etc/passwd'}\n",
+                          "recipes/default.yaml:1:", "must be an http:// or https:// URL");
+        test_expect_error("- remote_file: {path: /tmp/a, url: 'http://h/x', sha256: " PAYLOAD_SHA256
+                          "0}\n",
+                          "recipes/default.yaml:1:", "must be 64 lowercase hexadecimal digits");
+        test_expect_error(
+                "- remote_file: {path: /tmp/a, url: 'http://h/x', "
+                "sha256: 1AC30FD677168DFFA8E69A4C83256BC951FD9D50AB6D8774F60D279F84EE6406}\n",
+                "recipes/default.yaml:1:", "must be 64 lowercase hexadecimal digits");
+        test_expect_error("- remote_file: {path: /tmp/a, url: 'http://h/x', mode: 'abc'}\n",
+                          "recipes/default.yaml:1:", "property 'mode' must be");
+        test_expect_error("- remote_file: {path: a, url: 'http://h/x'}\n",
+                          "recipes/default.yaml:1:", "path 'a' must be absolute");
 }
 END_TEST
 

@@ -1,74 +1,12 @@
 /* SPDX-License-Identifier: MIT */
-#include <pwd.h>
 #include <sys/stat.h>
 
 #include "str-util.h"
 #include "test-helpers.h"
 
-static char *dir; /* cookbooks */
-static char *out; /* where recipes write; any user may */
-
-static void setup(void) {
-        dir = test_tmpdir();
-        out = test_tmpdir();
-        ck_assert_int_eq(chmod(out, 0777), 0);
-}
-
-static void teardown(void) {
-        test_rmdir(dir);
-        test_rmdir(out);
-        dir = mfree(dir);
-        out = mfree(out);
-}
-
-static char *out_path(const char *name) {
-        char *p = strf("%s/%s", out, name);
-
-        ck_assert_ptr_nonnull(p);
-        return p;
-}
-
-static uid_t strata_uid(void) {
-        struct passwd *pw = getpwnam(TEST_USER);
-
-        ck_assert_ptr_nonnull(pw);
-        return pw->pw_uid;
-}
-
-/* Runs cb::default (yaml with {{out}} for the output directory) and returns its report; r is
- * what converge must return (0: success, 1: a resource failed). */
-static json_object *run(const char *yaml, bool why_run, int r) {
-        _cleanup_json_ json_object *a = json_object_new_object();
-        _cleanup_free_ char *error = NULL;
-        json_object *report = NULL;
-
-        json_object_object_add(a, "out", json_object_new_string(out));
-        test_cookbook(dir, "cb", "default", yaml);
-        ck_assert_int_eq(test_converge(dir, "cb", a, why_run, &report, &error), r);
-        ck_assert_ptr_nonnull(report);
-        return report;
-}
-
-static json_object *resource_entry(json_object *report, size_t n) {
-        json_object *e = json_object_array_get_idx(json_object_object_get(report, "resources"), n);
-
-        ck_assert_ptr_nonnull(e);
-        return e;
-}
-
-static const char *field(json_object *report, size_t n, const char *key) {
-        return json_object_get_string(json_object_object_get(resource_entry(report, n), key));
-}
-
-static const char *change(json_object *report, size_t n, size_t i) {
-        json_object *changes = json_object_object_get(resource_entry(report, n), "changes");
-
-        return json_object_get_string(json_object_array_get_idx(changes, i));
-}
-
 /* The script file a step wrote down as $0 (or sys.argv[0]) must be gone with its directory. */
 static void assert_script_removed(const char *name) {
-        _cleanup_free_ char *p = out_path(name), *script = test_read(p), *parent = NULL;
+        _cleanup_free_ char *p = test_out_path(name), *script = test_read(p), *parent = NULL;
 
         ck_assert_ptr_nonnull(script);
         ck_assert_msg(startswith(script, "/tmp/strata-script-"), "script was at %s", script);
@@ -82,61 +20,62 @@ static void assert_script_removed(const char *name) {
 }
 
 START_TEST(bash_by_default) {
-        _cleanup_free_ char *p = out_path("bash"), *data = NULL;
+        _cleanup_free_ char *p = test_out_path("bash"), *data = NULL;
         _cleanup_json_ json_object *report = NULL;
         struct stat st;
 
-        report = run("- script:\n"
-                     "    code: |\n"
-                     "      set -e\n"
-                     "      words=(one two three)\n"
-                     "      [[ ${#words[@]} == 3 ]]\n"
-                     "      printf '%s\\n' \"${words[@]}\" > {{out}}/bash\n"
-                     "      stat -c '%a %U' \"$0\" \"${0%/*}\" >> {{out}}/bash\n"
-                     "      echo \"$0\" > {{out}}/path\n",
-                     false, 0);
+        report = test_run_recipe("- script:\n"
+                                 "    code: |\n"
+                                 "      set -e\n"
+                                 "      words=(one two three)\n"
+                                 "      [[ ${#words[@]} == 3 ]]\n"
+                                 "      printf '%s\\n' \"${words[@]}\" > {{out}}/bash\n"
+                                 "      stat -c '%a %U' \"$0\" \"${0%/*}\" >> {{out}}/bash\n"
+                                 "      echo \"$0\" > {{out}}/path\n",
+                                 false, 0);
         ck_assert_str_eq(test_report_status(report, 0), "changed");
         /* Unnamed, the script is known by its first line. */
-        ck_assert_str_eq(field(report, 0, "name"), "set -e");
-        ck_assert_str_eq(change(report, 0, 0), "run script with bash");
+        ck_assert_str_eq(test_report_field(report, 0, "name"), "set -e");
+        ck_assert_str_eq(test_report_change(report, 0, 0), "run script with bash");
 
         data = test_read(p);
         ck_assert_str_eq(data, "one\ntwo\nthree\n400 strata\n711 root\n");
         ck_assert_int_eq(stat(p, &st), 0);
-        ck_assert_uint_eq(st.st_uid, strata_uid());
+        ck_assert_uint_eq(st.st_uid, test_user_uid());
         assert_script_removed("path");
 }
 END_TEST
 
 START_TEST(python) {
-        _cleanup_free_ char *p = out_path("py"), *p2 = out_path("py2"), *want = NULL;
+        _cleanup_free_ char *p = test_out_path("py"), *p2 = test_out_path("py2"), *want = NULL;
         _cleanup_free_ char *data = NULL, *data2 = NULL;
         _cleanup_json_ json_object *report = NULL;
 
-        report = run("- script:\n"
-                     "    name: python as a program\n"
-                     "    interpreter: python3\n"
-                     "    environment: {GREETING: hello}\n"
-                     "    code: |\n"
-                     "      import os, sys\n"
-                     "      with open('{{out}}/py', 'w') as f:\n"
-                     "          f.write('%d %s\\n' % (os.getuid(), os.environ['GREETING']))\n"
-                     "      with open('{{out}}/path', 'w') as f:\n"
-                     "          f.write(sys.argv[0] + '\\n')\n"
-                     "- script:\n"
-                     "    name: python with flags\n"
-                     "    interpreter: [python3, -I, -S]\n"
-                     "    code: |\n"
-                     "      import sys\n"
-                     "      open('{{out}}/py2', 'w').write('%d %d\\n' % (sys.flags.isolated, "
-                     "sys.flags.no_site))\n",
-                     false, 0);
+        report = test_run_recipe(
+                "- script:\n"
+                "    name: python as a program\n"
+                "    interpreter: python3\n"
+                "    environment: {GREETING: hello}\n"
+                "    code: |\n"
+                "      import os, sys\n"
+                "      with open('{{out}}/py', 'w') as f:\n"
+                "          f.write('%d %s\\n' % (os.getuid(), os.environ['GREETING']))\n"
+                "      with open('{{out}}/path', 'w') as f:\n"
+                "          f.write(sys.argv[0] + '\\n')\n"
+                "- script:\n"
+                "    name: python with flags\n"
+                "    interpreter: [python3, -I, -S]\n"
+                "    code: |\n"
+                "      import sys\n"
+                "      open('{{out}}/py2', 'w').write('%d %d\\n' % (sys.flags.isolated, "
+                "sys.flags.no_site))\n",
+                false, 0);
         ck_assert_str_eq(test_report_status(report, 0), "changed");
         ck_assert_str_eq(test_report_status(report, 1), "changed");
-        ck_assert_str_eq(change(report, 0, 0), "run script with python3");
+        ck_assert_str_eq(test_report_change(report, 0, 0), "run script with python3");
 
         data = test_read(p);
-        want = strf("%u hello\n", (unsigned) strata_uid());
+        want = strf("%u hello\n", (unsigned) test_user_uid());
         ck_assert_str_eq(data, want);
         data2 = test_read(p2);
         ck_assert_str_eq(data2, "1 1\n");
@@ -147,21 +86,21 @@ END_TEST
 START_TEST(failure) {
         _cleanup_json_ json_object *report = NULL, *report_missing = NULL;
 
-        report = run("- script:\n"
-                     "    interpreter: sh\n"
-                     "    code: |\n"
-                     "      echo \"$0\" > {{out}}/path\n"
-                     "      echo before\n"
-                     "      exit 4\n",
-                     false, 1);
+        report = test_run_recipe("- script:\n"
+                                 "    interpreter: sh\n"
+                                 "    code: |\n"
+                                 "      echo \"$0\" > {{out}}/path\n"
+                                 "      echo before\n"
+                                 "      exit 4\n",
+                                 false, 1);
         ck_assert_str_eq(test_report_status(report, 0), "failed");
-        ck_assert_str_eq(field(report, 0, "error"),
+        ck_assert_str_eq(test_report_field(report, 0, "error"),
                          "script exited with status 4; last output:\nbefore");
         assert_script_removed("path");
 
-        report_missing = run("- script: {interpreter: no-such-interpreter, code: 'true'}\n", false,
-                             1);
-        ck_assert_str_eq(field(report_missing, 0, "error"),
+        report_missing = test_run_recipe(
+                "- script: {interpreter: no-such-interpreter, code: 'true'}\n", false, 1);
+        ck_assert_str_eq(test_report_field(report_missing, 0, "error"),
                          "script exited with status 127; last output:\n"
                          "cannot execute 'no-such-interpreter': No such file or directory");
 }
@@ -172,16 +111,16 @@ START_TEST(creates_and_why_run) {
                 "- script:\n"
                 "    code: 'echo ran >> {{out}}/log; touch {{out}}/done'\n"
                 "    creates: '{{out}}/done'\n";
-        _cleanup_free_ char *log = out_path("log"), *data = NULL;
+        _cleanup_free_ char *log = test_out_path("log"), *data = NULL;
         _cleanup_json_ json_object *dry = NULL, *first = NULL, *second = NULL;
 
-        dry = run(yaml, true, 0);
+        dry = test_run_recipe(yaml, true, 0);
         ck_assert_str_eq(test_report_status(dry, 0), "changed");
         ck_assert_int_eq(access(log, F_OK), -1);
 
-        first = run(yaml, false, 0);
+        first = test_run_recipe(yaml, false, 0);
         ck_assert_str_eq(test_report_status(first, 0), "changed");
-        second = run(yaml, false, 0);
+        second = test_run_recipe(yaml, false, 0);
         ck_assert_str_eq(test_report_status(second, 0), "up_to_date");
         data = test_read(log);
         ck_assert_str_eq(data, "ran\n");
@@ -191,34 +130,20 @@ END_TEST
 START_TEST(root_refused) {
         _cleanup_json_ json_object *report = NULL;
 
-        report = run("- script: {code: 'touch {{out}}/never', user: root}\n", false, 1);
-        ck_assert_str_eq(field(report, 0, "error"),
+        report = test_run_recipe("- script: {code: 'touch {{out}}/never', user: root}\n", false, 1);
+        ck_assert_str_eq(test_report_field(report, 0, "error"),
                          "step runs as root (user 'root'), which is refused; set "
                          "privileged_steps: allow in the agent configuration to permit it");
 }
 END_TEST
 
 START_TEST(bad_properties) {
-        _cleanup_json_ json_object *report = NULL;
-        _cleanup_free_ char *error = NULL;
-
-        test_cookbook(dir, "cb", "default", "- script: {interpreter: bash}\n");
-        ck_assert_int_lt(test_converge(dir, "cb", NULL, false, &report, &error), 0);
-        ck_assert_ptr_nonnull(error);
-        ck_assert_msg(endswith(error, "property 'code' is required (a string)"), "%s", error);
-        free(error);
-
-        test_cookbook(dir, "cb", "default", "- script: {interpreter: [bash, ''], code: 'true'}\n");
-        ck_assert_int_lt(test_converge(dir, "cb", NULL, false, &report, &error), 0);
-        ck_assert_ptr_nonnull(error);
-        ck_assert_msg(endswith(error, "interpreter must not be empty"), "%s", error);
-        free(error);
-
-        test_cookbook(dir, "cb", "default", "- script: {code: 'true', cwd: tmp}\n");
-        ck_assert_int_lt(test_converge(dir, "cb", NULL, false, &report, &error), 0);
-        ck_assert_ptr_nonnull(error);
-        ck_assert_msg(endswith(error, "cwd 'tmp' must be an absolute path"), "%s", error);
-        ck_assert_ptr_null(report);
+        test_expect_error_ending("- script: {interpreter: bash}\n",
+                                 "property 'code' is required (a string)");
+        test_expect_error_ending("- script: {interpreter: [bash, ''], code: 'true'}\n",
+                                 "interpreter must not be empty");
+        test_expect_error_ending("- script: {code: 'true', cwd: tmp}\n",
+                                 "cwd 'tmp' must be an absolute path");
 }
 END_TEST
 
@@ -226,7 +151,7 @@ static Suite *suite(void) {
         Suite *s = suite_create("res-script");
         TCase *tc = tcase_create("script");
 
-        tcase_add_checked_fixture(tc, setup, teardown);
+        tcase_add_checked_fixture(tc, test_recipe_setup_writable, test_recipe_teardown);
         tcase_set_timeout(tc, 60);
         tcase_add_test(tc, bash_by_default);
         tcase_add_test(tc, python);

@@ -21,10 +21,6 @@ static void teardown(void) {
         dir = mfree(dir);
 }
 
-static json_object *entry(json_object *report, size_t i) {
-        return json_object_array_get_idx(json_object_object_get(report, "resources"), i);
-}
-
 START_TEST(every_action_fails_clearly) {
         static const char *const actions[] = { "start",  "stop",   "restart", "reload",
                                                "enable", "disable", NULL };
@@ -40,14 +36,11 @@ START_TEST(every_action_fails_clearly) {
                                                        &error),
                                          1);
                         ck_assert_str_eq(test_report_status(report, 0), "failed");
-                        ck_assert_str_eq(json_object_get_string(
-                                                 json_object_object_get(entry(report, 0), "action")),
-                                         *a);
-                        ck_assert_str_eq(json_object_get_string(
-                                                 json_object_object_get(entry(report, 0), "error")),
-                                         NO_SYSTEMD);
+                        ck_assert_str_eq(test_report_field(report, 0, "action"), *a);
+                        ck_assert_str_eq(test_report_error(report, 0), NO_SYSTEMD);
                         /* Nothing was done, nor claimed to be. */
-                        ck_assert_ptr_null(json_object_object_get(entry(report, 0), "changes"));
+                        ck_assert_ptr_null(
+                                json_object_object_get(test_report_entry(report, 0), "changes"));
                 }
                 if (why_run)
                         break;
@@ -63,12 +56,9 @@ START_TEST(action_list_fails_at_its_first_action) {
                       "- service: {name: nginx.service, action: [enable, start]}\n");
         ck_assert_int_eq(test_converge(dir, "web", NULL, false, &report, &error), 1);
         ck_assert_str_eq(test_report_status(report, 0), "failed");
-        ck_assert_str_eq(json_object_get_string(json_object_object_get(entry(report, 0), "name")),
-                         "nginx.service");
-        ck_assert_str_eq(json_object_get_string(json_object_object_get(entry(report, 0), "action")),
-                         "enable");
-        ck_assert_str_eq(json_object_get_string(json_object_object_get(entry(report, 0), "error")),
-                         NO_SYSTEMD);
+        ck_assert_str_eq(test_report_field(report, 0, "name"), "nginx.service");
+        ck_assert_str_eq(test_report_field(report, 0, "action"), "enable");
+        ck_assert_str_eq(test_report_error(report, 0), NO_SYSTEMD);
 }
 END_TEST
 

@@ -1,8 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-#include <fcntl.h>
 #include <grp.h>
 #include <pwd.h>
-#include <sys/file.h>
 #include <sys/stat.h>
 
 #include "spawn-program.h"
@@ -15,24 +13,6 @@
 #define UID 23461
 
 static char *dir, *cookbooks, *sudoers, *home;
-
-/* Accounts are the machine's own: the same tests run from other build directories may be
- * changing them right now. This lock, held by the whole suite, makes them take turns. */
-static int lock_fd = -1;
-
-static void lock_machine(const char *name) {
-        _cleanup_free_ char *path = strf("/run/lock/%s", name);
-
-        ck_assert_ptr_nonnull(path);
-        lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-        ck_assert_int_ge(lock_fd, 0);
-        ck_assert_int_eq(flock(lock_fd, LOCK_EX), 0);
-}
-
-static void unlock_machine(void) {
-        close(lock_fd);
-        lock_fd = -1;
-}
 
 static void run_program(const char *program, const char *name) {
         _cleanup_free_ char *output = NULL;
@@ -71,7 +51,7 @@ static void delete_accounts(void) {
 /* The accounts are deleted by the parent process (an unchecked fixture) too, so that they go
  * even when a test fails, which ends the test's own process on the spot. */
 static void setup_once(void) {
-        lock_machine("strata-test-accounts.lock");
+        test_lock_machine("strata-test-accounts.lock");
         delete_accounts();
         ck_assert_ptr_null(getpwuid(UID));
         dir = test_tmpdir();
@@ -90,7 +70,7 @@ static void teardown_once(void) {
         cookbooks = mfree(cookbooks);
         sudoers = mfree(sudoers);
         home = mfree(home);
-        unlock_machine();
+        test_unlock_machine();
 }
 
 static void setup(void) {
@@ -144,30 +124,7 @@ static json_object *expect(const char *yaml, bool why_run, const char *status) {
         return report;
 }
 
-static const char *report_field(json_object *report, const char *field) {
-        json_object *entry = json_object_array_get_idx(json_object_object_get(report, "resources"),
-                                                       0);
-
-        return json_object_to_json_string_ext(json_object_object_get(entry, field),
-                                              JSON_C_TO_STRING_PLAIN |
-                                                      JSON_C_TO_STRING_NOSLASHESCAPE);
-}
-
 #define expect_status(yaml, why_run, status) json_object_put(expect(yaml, why_run, status))
-
-static void assert_file(const char *path, const char *content, mode_t mode, uid_t uid,
-                        gid_t gid) {
-        _cleanup_free_ char *got = test_read(path);
-        struct stat st;
-
-        ck_assert_ptr_nonnull(got);
-        ck_assert_str_eq(got, content);
-        ck_assert_int_eq(lstat(path, &st), 0);
-        ck_assert(S_ISREG(st.st_mode));
-        ck_assert_int_eq(st.st_mode & 07777, mode);
-        ck_assert_int_eq(st.st_uid, uid);
-        ck_assert_int_eq(st.st_gid, gid);
-}
 
 static void assert_dir(const char *path, mode_t mode, uid_t uid, gid_t gid) {
         struct stat st;
@@ -247,8 +204,8 @@ START_TEST(create) {
         ck_assert_int_eq(st.st_uid, UID);
         ck_assert_int_eq(st.st_gid, gid);
         assert_dir(ssh, 0700, UID, gid);
-        assert_file(keys, KEYS, 0600, UID, gid);
-        assert_file(drop_in, USER " ALL=(ALL) NOPASSWD:ALL\n", 0440, 0, 0);
+        test_assert_file(keys, KEYS, 0600, UID, gid);
+        test_assert_file(drop_in, USER " ALL=(ALL) NOPASSWD:ALL\n", 0440, 0, 0);
         assert_visudo_accepts(drop_in);
 
         expect_status(CREATE, false, "up_to_date");
@@ -281,11 +238,11 @@ START_TEST(change) {
                        "\"write %s\","
                        "\"remove %s\"]",
                        keys, drop_in);
-        ck_assert_str_eq(report_field(report, "changes"), changes);
+        ck_assert_str_eq(test_report_json(report, 0, "changes"), changes);
         ck_assert_str_eq(getpwnam(USER)->pw_shell, "/bin/bash");
         groups = supplementary_groups();
         ck_assert_str_eq(groups, GROUP1 "," GROUP2);
-        assert_file(keys, "ssh-ed25519 AAAA three\n", 0600, UID, getpwnam(USER)->pw_gid);
+        test_assert_file(keys, "ssh-ed25519 AAAA three\n", 0600, UID, getpwnam(USER)->pw_gid);
         ck_assert_int_eq(access(drop_in, F_OK), -1);
 
         expect_status(yaml, false, "up_to_date");
@@ -308,11 +265,11 @@ START_TEST(repair_keys) {
         ck_assert_int_eq(chown(ssh, 0, 0), 0);
         expect_status(CREATE, false, "changed");
         assert_dir(ssh, 0700, UID, gid);
-        assert_file(keys, KEYS, 0600, UID, gid);
+        test_assert_file(keys, KEYS, 0600, UID, gid);
 
         test_write(keys, "ssh-rsa intruder\n");
         expect_status(CREATE, false, "changed");
-        assert_file(keys, KEYS, 0600, UID, gid);
+        test_assert_file(keys, KEYS, 0600, UID, gid);
 
         /* The user replaces .ssh by a symbolic link: nothing is written through it. */
         ck_assert_int_eq(mkdir(elsewhere, 0755), 0);
@@ -322,7 +279,7 @@ START_TEST(repair_keys) {
         error = strf("\"cannot open %s (it must be a directory, not a symbolic link): Not a "
                      "directory\"",
                      ssh);
-        ck_assert_str_eq(report_field(report, "error"), error);
+        ck_assert_str_eq(test_report_json(report, 0, "error"), error);
         assert_dir(elsewhere, 0755, 0, 0);
         ck_assert_int_eq(access(keys, F_OK), -1);
 }
@@ -335,11 +292,11 @@ START_TEST(sudoers_repair_and_name) {
         test_write(drop_in, USER " ALL=(ALL) ALL\n");
         ck_assert_int_eq(chmod(drop_in, 0644), 0);
         expect_status(CREATE, false, "changed");
-        assert_file(drop_in, USER " ALL=(ALL) NOPASSWD:ALL\n", 0440, 0, 0);
+        test_assert_file(drop_in, USER " ALL=(ALL) NOPASSWD:ALL\n", 0440, 0, 0);
 
         ck_assert_int_eq(chmod(drop_in, 0400), 0);
         expect_status(CREATE, false, "changed");
-        assert_file(drop_in, USER " ALL=(ALL) NOPASSWD:ALL\n", 0440, 0, 0);
+        test_assert_file(drop_in, USER " ALL=(ALL) NOPASSWD:ALL\n", 0440, 0, 0);
         expect_status(CREATE, false, "up_to_date");
 }
 END_TEST
@@ -380,7 +337,7 @@ START_TEST(unknown_group) {
         error = strf("\"useradd -d %s -G stratatest-none -m -- " USER " failed with exit status 6: "
                      "useradd: group 'stratatest-none' does not exist\"",
                      home);
-        ck_assert_str_eq(report_field(report, "error"), error);
+        ck_assert_str_eq(test_report_json(report, 0, "error"), error);
         ck_assert_ptr_null(getpwnam(USER));
 }
 END_TEST
