@@ -774,9 +774,13 @@ int step_run(const StepSpec *spec, StepResult *ret, char **ret_error) {
         if (output)
                 o.tail = output;
 
+        /* When exec failed, the status is the shell's answer, whatever the child's exit code
+         * (a child still under a checker such as valgrind may exit with the checker's code). */
         *ret = (StepResult) {
-                .exit_status = WIFEXITED(status) ? WEXITSTATUS(status) : -1,
-                .signal = WIFSIGNALED(status) ? WTERMSIG(status) : 0,
+                .exit_status = exec_error != 0              ? (exec_error == ENOENT ? 127 : 126)
+                               : WIFEXITED(status)          ? WEXITSTATUS(status)
+                                                            : -1,
+                .signal = exec_error == 0 && WIFSIGNALED(status) ? WTERMSIG(status) : 0,
                 .timed_out = timed_out,
                 .output = TAKE_PTR(o.tail),
                 .output_truncated = o.truncated,
