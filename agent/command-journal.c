@@ -211,7 +211,8 @@ int command_journal_list(CommandJournal *j, const char *status, char ***ret) {
         return 0;
 }
 
-int command_journal_write(CommandJournal *j, const char *id, const char *name, json_object *doc) {
+int command_journal_write(CommandJournal *j, const char *id, const char *name, json_object *doc,
+                          WriteFlags flags) {
         _cleanup_free_ char *path = strf("%s/%s/%s", j->dir, id, name), *text = NULL;
         const char *s = json_object_to_json_string_ext(doc, JSON_C_TO_STRING_PRETTY |
                                                                     JSON_C_TO_STRING_NOSLASHESCAPE);
@@ -221,7 +222,8 @@ int command_journal_write(CommandJournal *j, const char *id, const char *name, j
         text = strf("%s\n", s);
         if (!text)
                 return -ENOMEM;
-        return write_file_atomic(path, text, strlen(text), 0600, (uid_t) -1, (gid_t) -1);
+        return write_file_atomic_full(path, text, strlen(text), 0600, (uid_t) -1, (gid_t) -1,
+                                      flags);
 }
 
 int command_journal_read(CommandJournal *j, const char *id, const char *name, json_object **ret) {

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #pragma once
 
+#include "fs-util.h"
 #include "macro.h"
 
 /* The command journal: what the agent was given and how far it got, on disk before anything
@@ -42,8 +43,11 @@ int command_journal_get(CommandJournal *j, const char *id, json_object **ret);
 /* Ids with the given status, in the order they were received. */
 int command_journal_list(CommandJournal *j, const char *status, char ***ret);
 
-/* Writes <dir>/<name> (result.json, stack.json, node.json) atomically. */
-int command_journal_write(CommandJournal *j, const char *id, const char *name, json_object *doc);
+/* Writes <dir>/<name> (result.json, stack.json, node.json, ...) atomically; with WRITE_SYNC
+ * also durably. Snapshots the agent can do without after a crash (stack.json, node.json)
+ * skip the fsyncs that would delay a command's start. */
+int command_journal_write(CommandJournal *j, const char *id, const char *name, json_object *doc,
+                          WriteFlags flags);
 int command_journal_read(CommandJournal *j, const char *id, const char *name, json_object **ret);
 
 /* Removes finished commands beyond the newest keep_count and those older than keep_days

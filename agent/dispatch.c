@@ -128,7 +128,7 @@ static void finish_without_running(Agent *a, const char *id, const char *type, c
         log_full(streq(status, "failed") ? LOG_ERR : LOG_NOTICE,
                  &(LogFields){ .command_id = id, .event = type }, "%s: %s", status, reason);
         if (command_journal_seen(a->journal, id)) {
-                (void) command_journal_write(a->journal, id, "result.json", result);
+                (void) command_journal_write(a->journal, id, "result.json", result, WRITE_SYNC);
                 (void) command_journal_set_status(a->journal, id, "finished");
         }
         deliver(a, result);
@@ -222,7 +222,7 @@ void agent_dispatch(Agent *a) {
                         finish_without_running(a, id, type, "failed", "failed", strempty(why));
                         continue;
                 }
-                k = command_journal_write(a->journal, id, "stack.json", stack);
+                k = command_journal_write(a->journal, id, "stack.json", stack, 0);
                 if (k >= 0)
                         k = command_journal_set_status(a->journal, id, "running");
                 if (k < 0) {
@@ -252,7 +252,7 @@ void agent_worker_finished(Agent *a, json_object *result) {
         int k;
 
         if (result) {
-                k = command_journal_write(a->journal, w->id, "result.json", result);
+                k = command_journal_write(a->journal, w->id, "result.json", result, WRITE_SYNC);
                 if (k < 0)
                         log_error("command %s: cannot write its result: %s", w->id, strerror(-k));
                 (void) command_journal_set_status(a->journal, w->id, "finished");

@@ -134,11 +134,11 @@ int run_command_main(int argc, char *argv[]) {
                 return 1;
         }
         if (node) {
-                k = command_journal_write(journal, id, "node.json", node);
+                k = command_journal_write(journal, id, "node.json", node, 0);
                 if (k < 0)
                         fprintf(stderr, "command %s: cannot write node.json: %s\n", id, strerror(-k));
         }
-        k = command_journal_write(journal, id, "result.json", result);
+        k = command_journal_write(journal, id, "result.json", result, WRITE_SYNC);
         if (k < 0) {
                 fprintf(stderr, "command %s: cannot write result.json: %s\n", id, strerror(-k));
                 return 1;

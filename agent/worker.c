@@ -116,7 +116,7 @@ static void record_step(Worker *w) {
                 json_object_object_add(doc, "pgid", json_object_new_int64(w->step_pgid));
                 json_object_object_add(doc, "boot_id", json_object_new_string(boot_id));
                 json_object_object_add(doc, "start_time", json_object_new_int64(start));
-                k = command_journal_write(w->agent->journal, w->id, "step.json", doc);
+                k = command_journal_write(w->agent->journal, w->id, "step.json", doc, WRITE_SYNC);
         }
         if (k < 0)
                 log_warning("command %s: cannot record its step %d: %s", w->id, (int) w->step_pgid,
@@ -367,7 +367,7 @@ int worker_start(Agent *a, json_object *command, json_object *stack, usec_t time
          * edit takes effect at reload, and a reload that was refused never does. */
         k = agent_config_to_json(a->config, &config);
         if (k >= 0)
-                k = command_journal_write(a->journal, w->id, "config.json", config);
+                k = command_journal_write(a->journal, w->id, "config.json", config, 0);
         dir = command_journal_dir(a->journal, w->id);
         config_path = dir ? strf("%s/config.json", dir) : NULL;
         if (k >= 0 && !config_path)

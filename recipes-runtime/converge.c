@@ -1014,6 +1014,11 @@ int converge(const RuntimeConfig *cfg, const ConvergeRequest *req, json_object *
                 k = run_step(&run, run.delayed[i].target, one, run.delayed[i].from);
         }
 
+        /* Providers write files without an fsync each (1,000 fsyncs would dominate a run);
+         * one sync makes the run's changes durable together. */
+        if (run.changed > 0 && !cfg->why_run)
+                sync();
+
         if (ret_node)
                 *ret_node = json_object_get(run.node);
         *ret_report = make_report(&run, k >= 0, started);

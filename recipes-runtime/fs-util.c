@@ -127,7 +127,8 @@ static int path_split(const char *path, char **ret_dir, const char **ret_base) {
         return 0;
 }
 
-int write_temp_file(int fd, const void *data, size_t len, mode_t mode, uid_t uid, gid_t gid) {
+int write_temp_file(int fd, const void *data, size_t len, mode_t mode, uid_t uid, gid_t gid,
+                    WriteFlags flags) {
         int r;
 
         r = loop_write(fd, data, len);
@@ -138,13 +139,18 @@ int write_temp_file(int fd, const void *data, size_t len, mode_t mode, uid_t uid
                 return -errno;
         if (fchmod(fd, mode) < 0)
                 return -errno;
-        if (fsync(fd) < 0)
+        if ((flags & WRITE_SYNC) && fsync(fd) < 0)
                 return -errno;
         return 0;
 }
 
 int write_file_atomic(const char *path, const void *data, size_t len, mode_t mode, uid_t uid,
                       gid_t gid) {
+        return write_file_atomic_full(path, data, len, mode, uid, gid, WRITE_SYNC);
+}
+
+int write_file_atomic_full(const char *path, const void *data, size_t len, mode_t mode, uid_t uid,
+                           gid_t gid, WriteFlags flags) {
         _cleanup_free_ char *dir = NULL, *temp = NULL;
         _cleanup_close_ int dfd = -1;
         const char *base;
@@ -170,7 +176,7 @@ int write_file_atomic(const char *path, const void *data, size_t len, mode_t mod
         if (fd < 0)
                 return -errno;
 
-        r = write_temp_file(fd, data, len, mode, uid, gid);
+        r = write_temp_file(fd, data, len, mode, uid, gid, flags);
         if (close(fd) < 0 && r == 0)
                 r = -errno;
         if (r == 0 && rename(temp, path) < 0)
@@ -180,7 +186,7 @@ int write_file_atomic(const char *path, const void *data, size_t len, mode_t mod
                 return r;
         }
 
-        if (fsync(dfd) < 0)
+        if ((flags & WRITE_SYNC) && fsync(dfd) < 0)
                 return -errno;
         return 0;
 }

@@ -11,13 +11,25 @@
 int read_full_file(const char *path, size_t max, char **ret, size_t *ret_len);
 int read_full_fd(int fd, size_t max, char **ret, size_t *ret_len);
 
-/* Writes data to a temp file next to path, sets mode/owner, fsyncs, renames over path and
- * fsyncs the directory. uid/gid (uid_t) -1 leave ownership as created. */
+typedef enum WriteFlags {
+        /* fsync the file before the rename and the directory after it: the write survives a
+         * crash. Without it readers still see the old or the new file, never a half-written
+         * one, but a crash may lose the write (the caller syncs later, or does not need it). */
+        WRITE_SYNC = 1 << 0,
+} WriteFlags;
+
+/* Writes data to a temp file next to path, sets mode/owner, renames it over path.
+ * uid/gid (uid_t) -1 leave ownership as created. */
+int write_file_atomic_full(const char *path, const void *data, size_t len, mode_t mode, uid_t uid,
+                           gid_t gid, WriteFlags flags);
+/* The same with WRITE_SYNC: what the agent's own state needs. */
 int write_file_atomic(const char *path, const void *data, size_t len, mode_t mode, uid_t uid,
                       gid_t gid);
 /* The part of it that fills the new temp file fd: writes data, sets owner (unless uid and gid
- * are both -1) and mode, and fsyncs, so the file is ready to be renamed into place. */
-int write_temp_file(int fd, const void *data, size_t len, mode_t mode, uid_t uid, gid_t gid);
+ * are both -1) and mode, and with WRITE_SYNC fsyncs, so the file is ready to be renamed into
+ * place. */
+int write_temp_file(int fd, const void *data, size_t len, mode_t mode, uid_t uid, gid_t gid,
+                    WriteFlags flags);
 
 /* mkdir -p, path itself included; created components get exactly mode (the umask does not
  * apply), existing ones are left alone. */

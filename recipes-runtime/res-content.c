@@ -92,7 +92,8 @@ static int content_write(Resource *r, const char *path, const struct stat *repla
         if (k < 0)
                 return k;
 
-        k = write_file_atomic(path, data, len, mode, uid, gid);
+        /* No fsync per file: the run syncs once at its end (converge). */
+        k = write_file_atomic_full(path, data, len, mode, uid, gid, 0);
         if (k == -ENOENT)
                 return resource_fail(r, k, "cannot write %s: its directory does not exist", path);
         if (k < 0)

@@ -46,7 +46,7 @@ static int write_temp_at(int dirfd, const char *name, const char *content, mode_
         if (fd < 0)
                 return -errno;
 
-        k = write_temp_file(fd, content, strlen(content), mode, uid, gid);
+        k = write_temp_file(fd, content, strlen(content), mode, uid, gid, WRITE_SYNC);
         if (k < 0)
                 (void) unlinkat(dirfd, name, 0);
         return k;

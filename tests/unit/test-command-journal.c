@@ -211,7 +211,7 @@ START_TEST(test_documents) {
 
         add(j, "c-1");
         ck_assert_int_eq(command_journal_read(j, "c-1", "result.json", &missing), -ENOENT);
-        ck_assert_int_eq(command_journal_write(j, "c-1", "result.json", doc), 0);
+        ck_assert_int_eq(command_journal_write(j, "c-1", "result.json", doc, WRITE_SYNC), 0);
         ck_assert_int_eq(command_journal_read(j, "c-1", "result.json", &back), 0);
         ck_assert(json_object_equal(doc, back));
         assert_mode(path, 0600);
