@@ -48,8 +48,7 @@ void log_full(int priority, const LogFields *f, const char *fmt, ...) {
         va_list ap;
 
         va_start(ap, fmt);
-        if (vasprintf(&message, fmt, ap) < 0)
-                message = NULL;
+        message = strfv(fmt, ap);
         va_end(ap);
         if (!message)
                 return;

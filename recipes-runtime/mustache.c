@@ -133,8 +133,7 @@ static int parse_error(Parser *p, const Token *t, const char *fmt, ...) {
         va_list ap;
 
         va_start(ap, fmt);
-        if (vasprintf(&msg, fmt, ap) < 0)
-                msg = NULL;
+        msg = strfv(fmt, ap);
         va_end(ap);
         if (!msg)
                 return -ENOMEM;
@@ -719,8 +718,7 @@ static int render_error(Renderer *r, const Scope *s, const Node *n, int err, con
         va_list ap;
 
         va_start(ap, fmt);
-        if (vasprintf(&msg, fmt, ap) < 0)
-                msg = NULL;
+        msg = strfv(fmt, ap);
         va_end(ap);
         if (!msg)
                 return -ENOMEM;

@@ -96,8 +96,7 @@ int resource_fail(Resource *r, int err, const char *fmt, ...) {
         char *m;
 
         va_start(ap, fmt);
-        if (vasprintf(&m, fmt, ap) < 0)
-                m = NULL;
+        m = strfv(fmt, ap);
         va_end(ap);
         free(r->error);
         r->error = m;
@@ -109,8 +108,7 @@ bool resource_change(Resource *r, const char *fmt, ...) {
         va_list ap;
 
         va_start(ap, fmt);
-        if (vasprintf(&m, fmt, ap) < 0)
-                m = NULL;
+        m = strfv(fmt, ap);
         va_end(ap);
         if (m) {
                 resource_log(r, LOG_INFO, "%s%s", r->cfg->why_run ? "would " : "", m);
@@ -126,8 +124,7 @@ void resource_log(Resource *r, int priority, const char *fmt, ...) {
         va_list ap;
 
         va_start(ap, fmt);
-        if (vasprintf(&m, fmt, ap) < 0)
-                m = NULL;
+        m = strfv(fmt, ap);
         va_end(ap);
         if (!m)
                 return;

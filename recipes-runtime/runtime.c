@@ -11,8 +11,7 @@ void runtime_log(const RuntimeConfig *cfg, int priority, const LogContext *ctx, 
         va_list ap;
 
         va_start(ap, fmt);
-        if (vasprintf(&message, fmt, ap) < 0)
-                message = NULL;
+        message = strfv(fmt, ap);
         va_end(ap);
         if (!message)
                 return;

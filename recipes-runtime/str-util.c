@@ -4,8 +4,7 @@
 
 #include "str-util.h"
 
-static char *strfv(const char *fmt, va_list ap) _printf_(1, 0);
-static char *strfv(const char *fmt, va_list ap) {
+char *strfv(const char *fmt, va_list ap) {
         char *s;
 
         if (vasprintf(&s, fmt, ap) < 0)

@@ -8,6 +8,7 @@
 
 /* Formats a malloc'd string; NULL when out of memory. */
 char *strf(const char *fmt, ...) _printf_(1, 2);
+char *strfv(const char *fmt, va_list ap) _printf_(1, 0);
 
 /* Sets *ret_error (when ret_error is non-NULL) to a formatted message and returns r (< 0).
  * Lets a helper say what went wrong and hand the errno back in one statement. */
