@@ -13,7 +13,7 @@
  * once for all the packages that need it. Package lists are not refreshed here (apt-get
  * update): a recipe that wants it says so with its own step. */
 
-#include "resource.h"
+#include "res-package.h"
 #include "spawn-program.h"
 #include "str-util.h"
 
@@ -122,7 +122,7 @@ static char *apt_pin(const char *package, const char *version) {
         return strf("%s=%s", package, version);
 }
 
-static int apt_run(Resource *r, const char *action, char **packages, bool pinned) {
+int package_apt_get(Resource *r, char *const *args) {
         /* The lock timeout: on a fresh instance unattended-upgrades often holds the dpkg lock
          * for a while, and apt-get would otherwise fail at once. */
         static const char *const common[] = {
@@ -137,15 +137,25 @@ static int apt_run(Resource *r, const char *action, char **packages, bool pinned
         for (size_t i = 0; i < ELEMENTSOF(common); i++)
                 if (strv_extend(&argv, common[i]) < 0)
                         return resource_fail(r, -ENOMEM, "out of memory");
-        /* A pinned version may be older than the installed one. */
-        if ((pinned && strv_extend(&argv, "--allow-downgrades") < 0) ||
-            strv_extend(&argv, action) < 0)
-                return resource_fail(r, -ENOMEM, "out of memory");
-        for (char **p = packages; *p; p++)
-                if (strv_extend(&argv, *p) < 0)
+        for (char *const *a = args; *a; a++)
+                if (strv_extend(&argv, *a) < 0)
                         return resource_fail(r, -ENOMEM, "out of memory");
 
         return resource_run_program(r, (const char *const *) argv, environment, NULL);
+}
+
+static int apt_run(Resource *r, const char *action, char **packages, bool pinned) {
+        _cleanup_strv_free_ char **args = NULL;
+
+        /* A pinned version may be older than the installed one. */
+        if ((pinned && strv_extend(&args, "--allow-downgrades") < 0) ||
+            strv_extend(&args, action) < 0)
+                return resource_fail(r, -ENOMEM, "out of memory");
+        for (char **p = packages; *p; p++)
+                if (strv_extend(&args, *p) < 0)
+                        return resource_fail(r, -ENOMEM, "out of memory");
+
+        return package_apt_get(r, args);
 }
 
 /* dnf */

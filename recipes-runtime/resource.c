@@ -15,7 +15,8 @@ const ResourceType *const resource_types[] = {
         &resource_type_file,   &resource_type_git,       &resource_type_group,
         &resource_type_link,   &resource_type_mount,     &resource_type_package,
         &resource_type_remote_file, &resource_type_script, &resource_type_service,
-        &resource_type_template, &resource_type_user,    NULL,
+        &resource_type_system_updates, &resource_type_template, &resource_type_user,
+        NULL,
 };
 
 const ResourceType *resource_type_find(const char *name) {

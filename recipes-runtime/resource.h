@@ -141,3 +141,4 @@ extern const ResourceType resource_type_group;
 extern const ResourceType resource_type_cron;
 extern const ResourceType resource_type_git;
 extern const ResourceType resource_type_mount;
+extern const ResourceType resource_type_system_updates;
