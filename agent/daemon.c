@@ -47,7 +47,8 @@ char *agent_status(Agent *a) {
         if (a->stopping)
                 return strdup("stopping");
         if (a->worker)
-                return strf("running %s %s", a->worker->type, a->worker->id);
+                return strf("running %s %s%s%s", a->worker->type, a->worker->id,
+                            a->worker->recipe ? " " : "", strempty(a->worker->recipe));
         if (a->outbox_failures > 0)
                 return strdup("idle (results waiting for the control plane)");
         return strdup("idle");

@@ -41,6 +41,7 @@ Worker *worker_free(Worker *w) {
         free(w->id);
         free(w->type);
         free(w->started_at);
+        free(w->recipe);
         free(w);
         return NULL;
 }
@@ -181,6 +182,17 @@ static void handle_line(Worker *w, const char *text) {
                 f.resource = resource;
         }
         log_full(priority, &f, "%s", clean);
+
+        /* STATUS= names the recipe the command is in. */
+        if (f.recipe && !streq_ptr(f.recipe, w->recipe)) {
+                char *recipe = strdup(f.recipe);
+
+                if (recipe) {
+                        free(w->recipe);
+                        w->recipe = recipe;
+                        agent_update_status(w->agent);
+                }
+        }
 
         stamp = format_timestamp(now_realtime());
         _cleanup_free_ char *entry = strf("%s %s%s%s", strempty(stamp), strempty(f.resource),

@@ -12,6 +12,7 @@ struct Worker {
         Agent *agent;
         char *id;
         char *type;
+        char *recipe;           /* the recipe it is in, from its log lines */
         pid_t pid;
         pid_t step_pgid;        /* the step running, 0 when none */
         usec_t started;         /* CLOCK_MONOTONIC */

@@ -951,7 +951,7 @@ START_TEST(heartbeat) {
         end = now_usec() + 2500 * USEC_PER_MSEC;
         for (;;) {
                 busy = read_json(path);
-                if (streq(json_get_string(busy, "status"), "running execute_recipes c-busy"))
+                if (streq(json_get_string(busy, "status"), "running execute_recipes c-busy t::block"))
                         break;
                 json_object_put(TAKE_PTR(busy));
                 ck_assert_msg(now_usec() < end, "no heartbeat during the command");
