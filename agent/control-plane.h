@@ -37,6 +37,10 @@ typedef struct ControlPlaneOps {
         /* Hands over a command's log (bounded by the backend). */
         int (*upload_log)(ControlPlane *cp, const char *id, const char *log, size_t len,
                           char **ret_error);
+        /* Drops what it keeps of finished commands (results, logs) beyond the agent's
+         * retention; NULL when the control plane keeps its own history. */
+        int (*prune)(ControlPlane *cp, unsigned keep_count, unsigned keep_days,
+                     char **ret_error);
         /* The stack description: {stack, layers, apps, instances, users}. */
         int (*stack)(ControlPlane *cp, json_object **ret, char **ret_error);
         void (*free)(ControlPlane *cp);

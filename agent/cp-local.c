@@ -406,16 +406,32 @@ static char *pretty(json_object *o) {
                                     o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));
 }
 
-/* Writes path atomically, creating its directory again if someone removed it. */
+/* Writes path atomically, creating its directory again if someone removed it; durably
+ * (WRITE_SYNC) unless it is a status that the next write replaces anyway. */
 static int write_spool_file(const char *dir, const char *path, const char *data, size_t len,
-                            mode_t mode, char **ret_error) {
+                            mode_t mode, WriteFlags flags, char **ret_error) {
         int r;
 
         r = mkdir_parents(dir, SPOOL_DIR_MODE);
         if (r >= 0)
-                r = write_file_atomic(path, data, len, mode, (uid_t)-1, (gid_t)-1);
+                r = write_file_atomic_full(path, data, len, mode, (uid_t)-1, (gid_t)-1, flags);
         if (r < 0)
                 return error_set(ret_error, r, "%s: cannot write: %s", path, strerror(-r));
+        return 0;
+}
+
+static int cp_local_prune(ControlPlane *cp, unsigned keep_count, unsigned keep_days,
+                          char **ret_error) {
+        CpLocal *l = cp_local(cp);
+        const char *dirs[] = { l->results, l->logs, l->rejected };
+
+        for (size_t i = 0; i < ELEMENTSOF(dirs); i++) {
+                int r = prune_directory(dirs[i], keep_count, keep_days);
+
+                if (r < 0)
+                        return error_set(ret_error, r, "%s: cannot prune: %s", dirs[i],
+                                         strerror(-r));
+        }
         return 0;
 }
 
@@ -425,7 +441,8 @@ static int cp_local_heartbeat(ControlPlane *cp, json_object *record, char **ret_
 
         if (!path || !text)
                 return -ENOMEM;
-        return write_spool_file(l->spool, path, text, strlen(text), RESULT_MODE, ret_error);
+        /* A heartbeat a second: no fsync, the next one replaces it. */
+        return write_spool_file(l->spool, path, text, strlen(text), RESULT_MODE, 0, ret_error);
 }
 
 /* The file name of a delivered command with this id (borrowed), or NULL. */
@@ -473,7 +490,8 @@ static int cp_local_report_result(ControlPlane *cp, json_object *result, char **
         text = pretty(result);
         if (!path || !text)
                 return -ENOMEM;
-        return write_spool_file(l->results, path, text, strlen(text), RESULT_MODE, ret_error);
+        return write_spool_file(l->results, path, text, strlen(text), RESULT_MODE, WRITE_SYNC,
+                                ret_error);
 }
 
 static int cp_local_upload_log(ControlPlane *cp, const char *id, const char *log, size_t len,
@@ -491,7 +509,7 @@ static int cp_local_upload_log(ControlPlane *cp, const char *id, const char *log
                 log += len - LOG_MAX;
                 len = LOG_MAX;
         }
-        return write_spool_file(l->logs, path, log, len, LOG_MODE, ret_error);
+        return write_spool_file(l->logs, path, log, len, LOG_MODE, WRITE_SYNC, ret_error);
 }
 
 /* Read at every call, so an edit of the file is seen by the next command. */
@@ -516,6 +534,7 @@ static const ControlPlaneOps cp_local_ops = {
         .ack = cp_local_ack,
         .report_result = cp_local_report_result,
         .upload_log = cp_local_upload_log,
+        .prune = cp_local_prune,
         .stack = cp_local_stack,
         .free = cp_local_free,
 };

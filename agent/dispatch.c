@@ -246,6 +246,25 @@ void agent_dispatch(Agent *a) {
         }
 }
 
+/* Finished commands beyond the retention go: the journal's entries and logs, and what the
+ * control plane keeps of them. */
+static void prune(Agent *a) {
+        unsigned count = a->config->command_log_retention.count;
+        unsigned days = a->config->command_log_retention.days;
+        _cleanup_free_ char *error = NULL;
+        int k;
+
+        k = command_journal_prune(a->journal, a->config->log_dir, count, days);
+        if (k < 0)
+                log_warning("cannot prune the command journal: %s", strerror(-k));
+        if (a->cp->ops->prune) {
+                k = a->cp->ops->prune(a->cp, count, days, &error);
+                if (k < 0)
+                        log_warning("control plane %s: %s", a->cp->ops->name,
+                                    error ?: strerror(-k));
+        }
+}
+
 void agent_worker_finished(Agent *a, json_object *result) {
         Worker *w = a->worker;
         const char *status = json_get_string(result, "status");
@@ -269,9 +288,7 @@ void agent_worker_finished(Agent *a, json_object *result) {
                 (void) sd_event_exit(a->event, 0);
                 return;
         }
-        (void) command_journal_prune(a->journal, a->config->log_dir,
-                                     a->config->command_log_retention.count,
-                                     a->config->command_log_retention.days);
+        prune(a);
         agent_update_status(a);
         agent_dispatch(a);
 }

@@ -14,7 +14,8 @@
  *                          shutdown_timeout of the instance's layers
  *   execute_recipes        args.recipes
  *   install_dependencies   strata::dependencies (the layers' packages installed)
- *   update_dependencies    strata::update_dependencies (the layers' packages upgraded)
+ *   update_dependencies    strata::update_dependencies (the layers' packages upgraded, then
+ *                          pending security updates applied)
  *   deploy, undeploy, rollback, start, stop, restart, update_custom_cookbooks
  *                          failed: "unsupported command" (not in this version)
  *

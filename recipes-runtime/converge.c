@@ -522,11 +522,12 @@ static int compile_one(Run *run, json_object *entry, json_object *extra, char **
                 if (!find_spec(type->properties, key) && !strv_contains((char **) common_props, key)) {
                         _cleanup_free_ char *known = prop_names(type);
                         return error_set(ret_error, -EINVAL,
-                                         "%s: %s: unknown property '%s' (expected one of: %s; or a "
+                                         "%s: %s: unknown property '%s' (expected %s%s%sa "
                                          "common property: action, only_if, not_if, notifies, "
                                          "subscribes, ignore_failure, retries, retry_delay, "
                                          "timeout, user, for_each, name)",
-                                         at, type->name, key, strempty(known));
+                                         at, type->name, key, known && *known ? "one of: " : "",
+                                         strempty(known), known && *known ? "; or " : "");
                 }
                 (void) val;
         }

@@ -6,6 +6,7 @@
 #include <openssl/evp.h>
 #include <pwd.h>
 #include <sys/sysmacros.h>
+#include <time.h>
 
 #include "fs-util.h"
 #include "str-util.h"
@@ -492,4 +493,76 @@ int sha256_hex(const void *data, size_t len, char ret[static 65]) {
 
         hex_digest(md, n, ret);
         return 0;
+}
+
+typedef struct Aged {
+        char *name;
+        struct timespec mtime;
+} Aged;
+
+static int newest_first(const void *a, const void *b) {
+        const Aged *x = a, *y = b;
+
+        if (x->mtime.tv_sec != y->mtime.tv_sec)
+                return x->mtime.tv_sec > y->mtime.tv_sec ? -1 : 1;
+        if (x->mtime.tv_nsec != y->mtime.tv_nsec)
+                return x->mtime.tv_nsec > y->mtime.tv_nsec ? -1 : 1;
+        return strcmp(y->name, x->name);
+}
+
+int prune_directory(const char *dir, unsigned keep_count, unsigned keep_days) {
+        _cleanup_close_ int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        struct timespec now;
+        Aged *files = NULL;
+        size_t n = 0;
+        DIR *d;
+        struct dirent *de;
+        int r = 0, removed = 0;
+
+        if (dfd < 0)
+                return errno == ENOENT ? 0 : -errno;
+        d = fdopendir(fcntl(dfd, F_DUPFD_CLOEXEC, 3));
+        if (!d)
+                return -errno;
+        while ((de = readdir(d))) {
+                struct stat st;
+                Aged *more;
+
+                if (de->d_name[0] == '.' ||
+                    fstatat(dfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(st.st_mode))
+                        continue;
+                more = reallocarray(files, n + 1, sizeof(Aged));
+                if (!more) {
+                        r = -ENOMEM;
+                        break;
+                }
+                files = more;
+                files[n].name = strdup(de->d_name);
+                files[n].mtime = st.st_mtim;
+                if (!files[n].name) {
+                        r = -ENOMEM;
+                        break;
+                }
+                n++;
+        }
+        closedir(d);
+
+        clock_gettime(CLOCK_REALTIME, &now);
+        if (r == 0 && n > 0)
+                qsort(files, n, sizeof(Aged), newest_first);
+        for (size_t i = 0; i < n; i++) {
+                bool too_many = keep_count > 0 && i >= keep_count;
+                bool too_old = keep_days > 0 &&
+                               now.tv_sec - files[i].mtime.tv_sec > (time_t) keep_days * 86400;
+
+                if (r == 0 && (too_many || too_old)) {
+                        if (unlinkat(dfd, files[i].name, 0) < 0 && errno != ENOENT)
+                                r = -errno;
+                        else
+                                removed++;
+                }
+                free(files[i].name);
+        }
+        free(files);
+        return r < 0 ? r : removed;
 }

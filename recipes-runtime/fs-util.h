@@ -53,3 +53,8 @@ bool valid_user_group_name(const char *s);
 /* Hex sha256 of a file or buffer, through libarchive-free plain code paths. */
 int sha256_file_hex(const char *path, char ret[static 65]);
 int sha256_hex(const void *data, size_t len, char ret[static 65]);
+
+/* Keeps a directory from growing forever: removes the oldest regular files (by modification
+ * time) beyond the newest keep_count, and those older than keep_days (0: no such limit).
+ * Names starting with '.' (files being written) are left alone. Returns how many it removed. */
+int prune_directory(const char *dir, unsigned keep_count, unsigned keep_days);

@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: MIT */
+#include <time.h>
 #include <dirent.h>
 #include <fcntl.h>
 #include <sys/mount.h>
@@ -375,6 +376,53 @@ START_TEST(test_sha256) {
 }
 END_TEST
 
+/* Writes dir/name with a modification time `age` seconds ago. */
+static void aged_file(const char *dir, const char *name, time_t age) {
+        _cleanup_free_ char *p = strf("%s/%s", dir, name);
+        struct timespec t[2];
+
+        test_write(p, name);
+        clock_gettime(CLOCK_REALTIME, &t[0]);
+        t[0].tv_sec -= age;
+        t[1] = t[0];
+        ck_assert_int_eq(utimensat(AT_FDCWD, p, t, 0), 0);
+}
+
+static bool exists_in(const char *dir, const char *name) {
+        _cleanup_free_ char *p = strf("%s/%s", dir, name);
+
+        return access(p, F_OK) == 0;
+}
+
+START_TEST(test_prune_directory) {
+        _cleanup_free_ char *dir = test_tmpdir();
+
+        aged_file(dir, "a.json", 50);
+        aged_file(dir, "b.json", 40);
+        aged_file(dir, "c.json", 30);
+        aged_file(dir, "d.json", 20);
+        aged_file(dir, ".e.json", 90);
+        /* The newest two stay; the hidden file (being written) is never touched. */
+        ck_assert_int_eq(prune_directory(dir, 2, 0), 2);
+        ck_assert(!exists_in(dir, "a.json"));
+        ck_assert(!exists_in(dir, "b.json"));
+        ck_assert(exists_in(dir, "c.json"));
+        ck_assert(exists_in(dir, "d.json"));
+        ck_assert(exists_in(dir, ".e.json"));
+        ck_assert_int_eq(prune_directory(dir, 2, 0), 0);
+
+        /* By age: 31 days is past a 30-day limit, 29 is not. */
+        aged_file(dir, "old.json", 31 * 86400);
+        aged_file(dir, "recent.json", 29 * 86400);
+        ck_assert_int_eq(prune_directory(dir, 0, 30), 1);
+        ck_assert(!exists_in(dir, "old.json"));
+        ck_assert(exists_in(dir, "recent.json"));
+
+        ck_assert_int_eq(prune_directory("/nonexistent/strata", 1, 1), 0);
+        test_rmdir(dir);
+}
+END_TEST
+
 static Suite *suite(void) {
         Suite *s = suite_create("fs-util");
         TCase *tc = tcase_create("core");
@@ -394,6 +442,7 @@ static Suite *suite(void) {
         tcase_add_test(tc, test_resolve_user);
         tcase_add_test(tc, test_resolve_group);
         tcase_add_test(tc, test_sha256);
+        tcase_add_test(tc, test_prune_directory);
         suite_add_tcase(s, tc);
         return s;
 }
