@@ -8,6 +8,7 @@
 #include "fs-util.h"
 #include "json-util.h"
 #include "str-util.h"
+#include "time-util.h"
 
 #define ENTRY_MAX (2U * 1024U * 1024U)
 #define DOC_MAX (64U * 1024U * 1024U)
@@ -16,23 +17,6 @@ struct CommandJournal {
         char *dir; /* <state_dir>/commands */
         int64_t next_seq;
 };
-
-usec_t now_realtime(void) {
-        struct timespec ts;
-
-        clock_gettime(CLOCK_REALTIME, &ts);
-        return (usec_t) ts.tv_sec * USEC_PER_SEC + (usec_t) ts.tv_nsec / 1000;
-}
-
-char *format_timestamp(usec_t t) {
-        time_t sec = (time_t) (t / USEC_PER_SEC);
-        struct tm tm;
-        char buf[32];
-
-        if (!gmtime_r(&sec, &tm) || strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%S", &tm) == 0)
-                return NULL;
-        return strf("%s.%03uZ", buf, (unsigned) ((t % USEC_PER_SEC) / 1000));
-}
 
 static int entry_write(CommandJournal *j, const char *id, json_object *entry) {
         _cleanup_free_ char *path = strf("%s/%s/command.json", j->dir, id);
@@ -142,7 +126,7 @@ bool command_journal_seen(CommandJournal *j, const char *id) {
 
 int command_journal_add(CommandJournal *j, json_object *command) {
         const char *id = command_id(command);
-        _cleanup_free_ char *dir = NULL, *now = format_timestamp(now_realtime());
+        _cleanup_free_ char *dir = NULL, *now = format_timestamp(now_usec(CLOCK_REALTIME));
         _cleanup_json_ json_object *entry = json_object_new_object();
         int k;
 
@@ -171,7 +155,7 @@ int command_journal_add(CommandJournal *j, json_object *command) {
 
 int command_journal_set_status(CommandJournal *j, const char *id, const char *status) {
         _cleanup_json_ json_object *entry = NULL;
-        _cleanup_free_ char *now = format_timestamp(now_realtime());
+        _cleanup_free_ char *now = format_timestamp(now_usec(CLOCK_REALTIME));
         int k;
 
         if (!now)
@@ -254,7 +238,7 @@ static usec_t parse_timestamp(const char *s) {
 int command_journal_prune(CommandJournal *j, const char *log_dir, unsigned keep_count,
                           unsigned keep_days) {
         _cleanup_json_ json_object *entries = NULL;
-        usec_t cutoff = keep_days > 0 ? now_realtime() - (usec_t) keep_days * 86400 * USEC_PER_SEC : 0;
+        usec_t cutoff = keep_days > 0 ? now_usec(CLOCK_REALTIME) - (usec_t) keep_days * 86400 * USEC_PER_SEC : 0;
         size_t finished = 0, n;
         int k, removed = 0;
 

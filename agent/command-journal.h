@@ -55,6 +55,3 @@ int command_journal_read(CommandJournal *j, const char *id, const char *name, js
 int command_journal_prune(CommandJournal *j, const char *log_dir, unsigned keep_count,
                           unsigned keep_days);
 
-/* "2026-11-25T11:20:50.123Z" for a CLOCK_REALTIME usec. */
-char *format_timestamp(usec_t t);
-usec_t now_realtime(void);

@@ -9,15 +9,9 @@
 #include "log.h"
 #include "str-util.h"
 #include "worker.h"
+#include "time-util.h"
 
 #define SAMPLE_ACCURACY (USEC_PER_SEC / 10)
-
-static usec_t now(clockid_t clock) {
-        struct timespec ts;
-
-        clock_gettime(clock, &ts);
-        return (usec_t) ts.tv_sec * USEC_PER_SEC + (usec_t) ts.tv_nsec / 1000;
-}
 
 Agent *agent_free(Agent *a) {
         if (!a)
@@ -63,7 +57,7 @@ void agent_update_status(Agent *a) {
 
 static int send_heartbeat(Agent *a) {
         _cleanup_json_ json_object *record = json_object_new_object(), *metrics = NULL;
-        _cleanup_free_ char *status = agent_status(a), *now = format_timestamp(now_realtime());
+        _cleanup_free_ char *status = agent_status(a), *now = format_timestamp(now_usec(CLOCK_REALTIME));
         _cleanup_free_ char *error = NULL;
         int k;
 
@@ -212,7 +206,7 @@ static int add_timers(Agent *a) {
         int k;
 
         /* A first sample now, so the first heartbeat has memory and load figures. */
-        if (metrics_sample(a->metrics, now(CLOCK_BOOTTIME), &error) < 0)
+        if (metrics_sample(a->metrics, now_usec(CLOCK_BOOTTIME), &error) < 0)
                 log_warning("metrics: %s", strempty(error));
 
         k = sd_event_add_time_relative(a->event, &a->metrics_timer, CLOCK_BOOTTIME,

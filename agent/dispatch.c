@@ -9,13 +9,14 @@
 #include "log.h"
 #include "str-util.h"
 #include "worker.h"
+#include "time-util.h"
 
 #define OUTBOX_RETRY_MIN (1 * USEC_PER_SEC)
 #define OUTBOX_RETRY_MAX (60 * USEC_PER_SEC)
 
 static json_object *new_result(const char *id, const char *type, const char *status,
                                const char *exit_reason, const char *reason) {
-        _cleanup_free_ char *now = format_timestamp(now_realtime());
+        _cleanup_free_ char *now = format_timestamp(now_usec(CLOCK_REALTIME));
         json_object *r = json_object_new_object();
 
         if (!r)

@@ -12,18 +12,12 @@
 #include "log.h"
 #include "str-util.h"
 #include "worker.h"
+#include "time-util.h"
 
 #define KILL_GRACE (5 * USEC_PER_SEC)
 #define LINE_MAX_BYTES (64U * 1024U)
 #define TAIL_MAX (16U * 1024U)
 #define BOOT_ID_PATH "/proc/sys/kernel/random/boot_id"
-
-static usec_t now_mono(void) {
-        struct timespec ts;
-
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (usec_t) ts.tv_sec * USEC_PER_SEC + (usec_t) ts.tv_nsec / 1000;
-}
 
 Worker *worker_free(Worker *w) {
         if (!w)
@@ -194,7 +188,7 @@ static void handle_line(Worker *w, const char *text) {
                 }
         }
 
-        stamp = format_timestamp(now_realtime());
+        stamp = format_timestamp(now_usec(CLOCK_REALTIME));
         _cleanup_free_ char *entry = strf("%s %s%s%s", strempty(stamp), strempty(f.resource),
                                           f.resource ? ": " : "", clean);
         if (!entry)
@@ -240,7 +234,7 @@ static int on_output(sd_event_source *s, int fd, uint32_t revents, void *userdat
 }
 
 static json_object *finish_result(Worker *w, const siginfo_t *si) {
-        _cleanup_free_ char *finished_at = format_timestamp(now_realtime());
+        _cleanup_free_ char *finished_at = format_timestamp(now_usec(CLOCK_REALTIME));
         json_object *result = NULL, *report;
         const char *reason = NULL;
         _cleanup_free_ char *owned = NULL;
@@ -278,7 +272,7 @@ static json_object *finish_result(Worker *w, const siginfo_t *si) {
         json_object_object_add(result, "started_at", json_object_new_string(w->started_at));
         json_object_object_add(result, "finished_at", json_object_new_string(strempty(finished_at)));
         json_object_object_add(result, "duration_ms",
-                               json_object_new_int64((int64_t) ((now_mono() - w->started) / 1000)));
+                               json_object_new_int64((int64_t) ((now_usec(CLOCK_MONOTONIC) - w->started) / 1000)));
         if (!json_object_object_get_ex(result, "exit_reason", NULL))
                 json_object_object_add(
                         result, "exit_reason",
@@ -362,7 +356,7 @@ int worker_start(Agent *a, json_object *command, json_object *stack, usec_t time
         w->id = strdup(command_id(command));
         w->type = strdup(command_type_to_string(command_type(command)));
         w->partial = malloc(LINE_MAX_BYTES + 1);
-        w->started_at = format_timestamp(now_realtime());
+        w->started_at = format_timestamp(now_usec(CLOCK_REALTIME));
         if (!w->id || !w->type || !w->partial || !w->started_at) {
                 worker_free(w);
                 return -ENOMEM;
@@ -430,7 +424,7 @@ int worker_start(Agent *a, json_object *command, json_object *stack, usec_t time
         close(pipefd[1]);
         (void) setpgid(pid, pid);
         w->pid = pid;
-        w->started = now_mono();
+        w->started = now_usec(CLOCK_MONOTONIC);
         w->output_fd = pipefd[0];
         (void) fcntl(w->output_fd, F_SETFL, O_NONBLOCK);
 

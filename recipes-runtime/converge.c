@@ -10,6 +10,7 @@
 #include "step-runner.h"
 #include "str-util.h"
 #include "yaml-load.h"
+#include "time-util.h"
 
 #define RESOURCES_MAX 100000U
 #define INCLUDE_DEPTH_MAX 64U
@@ -55,13 +56,6 @@ static const char *const common_props[] = {
         "action", "only_if", "not_if", "notifies", "subscribes", "ignore_failure", "retries",
         "retry_delay", "timeout", "user", "for_each", "name", NULL,
 };
-
-static usec_t now_usec(void) {
-        struct timespec ts;
-
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (usec_t) ts.tv_sec * USEC_PER_SEC + (usec_t) ts.tv_nsec / 1000;
-}
 
 static Step *step_free(Step *s) {
         if (!s)
@@ -838,7 +832,7 @@ static void record(Run *run, Step *s, const char *action, const char *status, us
         json_object_object_add(e, "action", json_object_new_string(action));
         json_object_object_add(e, "status", json_object_new_string(status));
         json_object_object_add(e, "duration_ms",
-                               json_object_new_int64((int64_t) ((now_usec() - started) / 1000)));
+                               json_object_new_int64((int64_t) ((now_usec(CLOCK_MONOTONIC) - started) / 1000)));
         if (r->changes)
                 json_object_object_add(e, "changes", json_object_get(r->changes));
         if (r->error)
@@ -938,7 +932,7 @@ static int notify(Run *run, Step *s) {
 static int run_step(Run *run, Step *s, char **actions, const char *notified_by) {
         for (char **a = actions; *a; a++) {
                 _cleanup_free_ char *reason = NULL;
-                usec_t started = now_usec();
+                usec_t started = now_usec(CLOCK_MONOTONIC);
                 int k = 1;
 
                 reset(s->res);
@@ -974,7 +968,7 @@ static json_object *make_report(Run *run, bool ok, usec_t started) {
         json_object_object_add(report, "status", json_object_new_string(ok ? "successful" : "failed"));
         json_object_object_add(report, "why_run", json_object_new_boolean(run->cfg->why_run));
         json_object_object_add(report, "duration_ms",
-                               json_object_new_int64((int64_t) ((now_usec() - started) / 1000)));
+                               json_object_new_int64((int64_t) ((now_usec(CLOCK_MONOTONIC) - started) / 1000)));
         json_object_object_add(totals, "changed", json_object_new_int((int) run->changed));
         json_object_object_add(totals, "up_to_date", json_object_new_int((int) run->up_to_date));
         json_object_object_add(totals, "skipped", json_object_new_int((int) run->skipped));
@@ -987,7 +981,7 @@ static json_object *make_report(Run *run, bool ok, usec_t started) {
 int converge(const RuntimeConfig *cfg, const ConvergeRequest *req, json_object **ret_report,
              json_object **ret_node, char **ret_error) {
         _cleanup_(run_done) Run run = { .cfg = cfg };
-        usec_t started = now_usec();
+        usec_t started = now_usec(CLOCK_MONOTONIC);
         int k;
 
         k = cookbook_set_new(cfg->cookbook_path, &run.cookbooks);

@@ -18,6 +18,7 @@
 
 #include "resource.h"
 #include "str-util.h"
+#include "time-util.h"
 
 #define SD_DESTINATION "org.freedesktop.systemd1"
 #define SD_PATH "/org/freedesktop/systemd1"
@@ -40,13 +41,6 @@ static int unit_name(const char *name, char **ret) {
                 }
         *ret = strf("%s.service", name);
         return *ret ? 0 : -ENOMEM;
-}
-
-static usec_t now_usec(void) {
-        struct timespec ts;
-
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (usec_t) ts.tv_sec * USEC_PER_SEC + (usec_t) ts.tv_nsec / 1000;
 }
 
 static int bus_fail(Resource *r, int k, const sd_bus_error *error, const char *what,
@@ -106,7 +100,7 @@ static int unit_job(Resource *r, sd_bus *bus, const char *method, const char *wh
         const char *job;
         int k;
 
-        deadline = now_usec() + (seconds > 0 ? (usec_t) seconds * USEC_PER_SEC
+        deadline = now_usec(CLOCK_MONOTONIC) + (seconds > 0 ? (usec_t) seconds * USEC_PER_SEC
                                              : SERVICE_JOB_TIMEOUT);
 
         /* The match exists before the job does, so its end cannot be missed; systemd sends
@@ -133,7 +127,7 @@ static int unit_job(Resource *r, sd_bus *bus, const char *method, const char *wh
                 return resource_fail(r, -ENOMEM, "out of memory");
 
         while (!w.result) {
-                usec_t now = now_usec();
+                usec_t now = now_usec(CLOCK_MONOTONIC);
 
                 k = sd_bus_process(bus, NULL);
                 if (k < 0)

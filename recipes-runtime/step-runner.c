@@ -13,6 +13,7 @@
 #include "runtime.h"
 #include "step-runner.h"
 #include "str-util.h"
+#include "time-util.h"
 
 #define STEP_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
@@ -30,13 +31,6 @@
 
 /* The fd the child keeps its error pipe on until exec closes it. */
 #define CHILD_ERROR_FD 3
-
-static usec_t now_usec(void) {
-        struct timespec ts;
-
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (usec_t) ts.tv_sec * USEC_PER_SEC + (usec_t) ts.tv_nsec / 1000U;
-}
 
 void step_result_done(StepResult *r) {
         if (!r)
@@ -537,7 +531,7 @@ static int step_wait(const StepSpec *spec, pid_t pid, int pidfd, int *output_fd,
                         }
                 }
 
-                now = now_usec();
+                now = now_usec(CLOCK_MONOTONIC);
                 if (exited && process_group_gone(pid))
                         break;
                 if (phase == PHASE_RUNNING && (exited || (deadline > 0 && now >= deadline))) {
@@ -720,7 +714,7 @@ int step_run(const StepSpec *spec, StepResult *ret, char **ret_error) {
         sigfillset(&all);
         if (sigprocmask(SIG_BLOCK, &all, &saved) < 0)
                 return -errno;
-        start = now_usec();
+        start = now_usec(CLOCK_MONOTONIC);
         pid = fork();
         if (pid < 0) {
                 r = -errno;
@@ -784,7 +778,7 @@ int step_run(const StepSpec *spec, StepResult *ret, char **ret_error) {
                 .timed_out = timed_out,
                 .output = TAKE_PTR(o.tail),
                 .output_truncated = o.truncated,
-                .duration = now_usec() - start,
+                .duration = now_usec(CLOCK_MONOTONIC) - start,
         };
         return 0;
 }

@@ -13,6 +13,7 @@
 #include "json-util.h"
 #include "report.h"
 #include "str-util.h"
+#include "time-util.h"
 
 #define WAIT_TIMEOUT_DEFAULT 3600
 /* The result file is looked for again this often even without an event, in case the results
@@ -144,13 +145,6 @@ static void warn_if_agent_down(Cli *cli) {
                         age);
 }
 
-static usec_t now_monotonic(void) {
-        struct timespec ts;
-
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (usec_t)ts.tv_sec * USEC_PER_SEC + (usec_t)ts.tv_nsec / 1000;
-}
-
 /* Waits for results/<id>.json: inotify on the results directory, the file checked after the
  * watch is in place so that a result written in between is not missed. timeout 0: forever. */
 static int wait_result(Cli *cli, const char *id, uint32_t timeout, json_object **ret,
@@ -158,7 +152,7 @@ static int wait_result(Cli *cli, const char *id, uint32_t timeout, json_object *
         _cleanup_free_ char *results = strf("%s/results", cli->config->control_plane.spool);
         _cleanup_free_ char *path = NULL;
         _cleanup_close_ int fd = -1;
-        usec_t deadline = now_monotonic() + (usec_t)timeout * USEC_PER_SEC;
+        usec_t deadline = now_usec(CLOCK_MONOTONIC) + (usec_t)timeout * USEC_PER_SEC;
         int r;
 
         path = strf("%s/%s.json", strempty(results), id);
@@ -190,7 +184,7 @@ static int wait_result(Cli *cli, const char *id, uint32_t timeout, json_object *
                 if (r != -ENOENT)
                         return error_set(ret_error, r, "%s: cannot read: %s", path, strerror(-r));
 
-                now = now_monotonic();
+                now = now_usec(CLOCK_MONOTONIC);
                 if (timeout > 0) {
                         if (now >= deadline)
                                 return error_set(ret_error, -ETIME,
@@ -277,7 +271,7 @@ static int submit(Cli *cli, json_object *command) {
  * document itself is sent as it is, not the agent's normalised form of it). */
 static int finish_command(const char *what, json_object *command, const char *id,
                           char **ret_error) {
-        _cleanup_free_ char *now = format_timestamp(now_realtime());
+        _cleanup_free_ char *now = format_timestamp(now_usec(CLOCK_REALTIME));
         _cleanup_json_ json_object *checked = NULL;
         const char *text;
 

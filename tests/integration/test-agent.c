@@ -15,6 +15,7 @@
 #include "json-util.h"
 #include "str-util.h"
 #include "test-helpers.h"
+#include "time-util.h"
 
 #define INSTANCE "i-test"
 #define STACK "s-test"
@@ -32,13 +33,6 @@ static char *tmp, *spool, *inbox, *results, *state, *logs, *work, *config, *errl
 static char *long_sleep, *short_sleep;
 static pid_t agent_pid;
 static bool state_mounted;
-
-static usec_t now_usec(void) {
-        struct timespec ts;
-
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (usec_t) ts.tv_sec * USEC_PER_SEC + (usec_t) ts.tv_nsec / 1000;
-}
 
 static void pause_ms(unsigned ms) {
         struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (long) (ms % 1000) * 1000000L };
@@ -82,17 +76,17 @@ static void assert_agent_alive(void) {
 }
 
 static void wait_for_path(const char *path, usec_t timeout) {
-        usec_t end = now_usec() + timeout;
+        usec_t end = now_usec(CLOCK_MONOTONIC) + timeout;
 
         while (!exists(path)) {
                 assert_agent_alive();
-                ck_assert_msg(now_usec() < end, "%s did not appear", path);
+                ck_assert_msg(now_usec(CLOCK_MONOTONIC) < end, "%s did not appear", path);
                 pause_ms(2);
         }
 }
 
 static void wait_for_text(const char *path, const char *needle, usec_t timeout) {
-        usec_t end = now_usec() + timeout;
+        usec_t end = now_usec(CLOCK_MONOTONIC) + timeout;
 
         for (;;) {
                 _cleanup_free_ char *s = test_read(path);
@@ -100,7 +94,7 @@ static void wait_for_text(const char *path, const char *needle, usec_t timeout) 
                 if (s && strstr(s, needle))
                         return;
                 assert_agent_alive();
-                ck_assert_msg(now_usec() < end, "%s never said \"%s\"; it has:\n%s", path, needle,
+                ck_assert_msg(now_usec(CLOCK_MONOTONIC) < end, "%s never said \"%s\"; it has:\n%s", path, needle,
                               strempty(s));
                 pause_ms(5);
         }
@@ -159,7 +153,7 @@ static void assert_journal_status(const char *id, const char *status) {
 
 static void wait_for_journal_status(const char *id, const char *status, usec_t timeout) {
         _cleanup_free_ char *path = strf("%s/commands/%s/command.json", state, id);
-        usec_t end = now_usec() + timeout;
+        usec_t end = now_usec(CLOCK_MONOTONIC) + timeout;
 
         ck_assert_ptr_nonnull(path);
         wait_for_path(path, timeout);
@@ -169,7 +163,7 @@ static void wait_for_journal_status(const char *id, const char *status, usec_t t
                 if (streq(s, status))
                         return;
                 assert_agent_alive();
-                ck_assert_msg(now_usec() < end, "command %s stayed %s, expected %s", id, s,
+                ck_assert_msg(now_usec(CLOCK_MONOTONIC) < end, "command %s stayed %s, expected %s", id, s,
                               status);
                 pause_ms(2);
         }
@@ -187,7 +181,7 @@ static usec_t drop(const char *name, const char *text, size_t len) {
         ck_assert_int_ge(fd, 0);
         ck_assert_int_eq(write(fd, text, len), (ssize_t) len);
         ck_assert_int_eq(close(TAKE_FD(fd)), 0);
-        t = now_usec();
+        t = now_usec(CLOCK_MONOTONIC);
         ck_assert_int_eq(rename(dot, path), 0);
         return t;
 }
@@ -261,13 +255,13 @@ static size_t leftovers(char **ret_list) {
 /* Waits up to 2 s for the processes of ours to come down to `expected` (a killed process takes
  * a moment to disappear); returns how many there are then. */
 static size_t settle(size_t expected, char **ret_list) {
-        usec_t end = now_usec() + 2 * USEC_PER_SEC;
+        usec_t end = now_usec(CLOCK_MONOTONIC) + 2 * USEC_PER_SEC;
 
         for (;;) {
                 _cleanup_free_ char *list = NULL;
                 size_t n = leftovers(&list);
 
-                if (n == expected || now_usec() >= end) {
+                if (n == expected || now_usec(CLOCK_MONOTONIC) >= end) {
                         *ret_list = TAKE_PTR(list);
                         return n;
                 }
@@ -474,7 +468,7 @@ static void agent_start(void) {
 
 /* Signals the agent and waits for it; returns its wait status. */
 static int agent_stop(int sig, usec_t timeout) {
-        usec_t end = now_usec() + timeout;
+        usec_t end = now_usec(CLOCK_MONOTONIC) + timeout;
         int status = 0;
 
         ck_assert_int_gt(agent_pid, 0);
@@ -485,7 +479,7 @@ static int agent_stop(int sig, usec_t timeout) {
                 ck_assert_int_ge(p, 0);
                 if (p == agent_pid)
                         break;
-                if (now_usec() >= end) {
+                if (now_usec(CLOCK_MONOTONIC) >= end) {
                         (void) kill(agent_pid, SIGKILL);
                         (void) waitpid(agent_pid, NULL, 0);
                         agent_pid = 0;
@@ -553,10 +547,10 @@ START_TEST(command_to_result_latency) {
         dropped = drop_recipe("c-fast", "t", NULL);
         while (!exists(path)) {
                 assert_agent_alive();
-                ck_assert_msg(now_usec() - dropped < 5 * USEC_PER_SEC, "no result after 5 s");
+                ck_assert_msg(now_usec(CLOCK_MONOTONIC) - dropped < 5 * USEC_PER_SEC, "no result after 5 s");
                 pause_ms(1);
         }
-        seen = now_usec();
+        seen = now_usec(CLOCK_MONOTONIC);
         printf("command file to result file: %.1f ms\n", (double) (seen - dropped) / 1000.0);
         ck_assert_uint_lt(seen - dropped, USEC_PER_SEC);
 
@@ -622,7 +616,7 @@ START_TEST(command_timeout) {
         agent_start();
         dropped = drop_recipe("c-timeout", "t::slow", "\"timeout\": 1");
         r = wait_for_result("c-timeout", 10 * USEC_PER_SEC);
-        elapsed = now_usec() - dropped;
+        elapsed = now_usec(CLOCK_MONOTONIC) - dropped;
         printf("timeout 1 s: result after %.1f ms\n", (double) elapsed / 1000.0);
         assert_result(r, "c-timeout", "failed", "timeout",
                       "timeout: the command ran longer than 1 s");
@@ -642,7 +636,7 @@ START_TEST(open_stdout_child) {
         agent_start();
         dropped = drop_recipe("c-open", "t::open_stdout", NULL);
         r = wait_for_result("c-open", 10 * USEC_PER_SEC);
-        elapsed = now_usec() - dropped;
+        elapsed = now_usec(CLOCK_MONOTONIC) - dropped;
         printf("step with an open-stdout child: result after %.1f ms\n", (double) elapsed / 1000.0);
         assert_result(r, "c-open", "successful", "completed", NULL);
         ck_assert_uint_lt(elapsed, 3 * USEC_PER_SEC);
@@ -776,9 +770,9 @@ START_TEST(malformed_and_oversized) {
                      "\"args\": {\"recipes\": [\"t::count\"]}}");
         ck_assert_ptr_nonnull(again);
         drop("dup.json", again, strlen(again));
-        for (usec_t end = now_usec() + PROMPTLY; exists(again_path); pause_ms(2)) {
+        for (usec_t end = now_usec(CLOCK_MONOTONIC) + PROMPTLY; exists(again_path); pause_ms(2)) {
                 assert_agent_alive();
-                ck_assert_msg(now_usec() < end, "the duplicate stayed in the inbox");
+                ck_assert_msg(now_usec(CLOCK_MONOTONIC) < end, "the duplicate stayed in the inbox");
         }
         pause_ms(500);
         second = test_read(ok_path);
@@ -935,26 +929,26 @@ START_TEST(heartbeat) {
         ck_assert_str_eq(json_get_string(metrics, "boot_id"), boot_id);
 
         /* Rewritten (a new time) within an interval and a bit. */
-        end = now_usec() + 2500 * USEC_PER_MSEC;
+        end = now_usec(CLOCK_MONOTONIC) + 2500 * USEC_PER_MSEC;
         for (;;) {
                 later = read_json(path);
                 if (!streq(json_get_string(later, "time"), json_get_string(first, "time")))
                         break;
                 json_object_put(TAKE_PTR(later));
-                ck_assert_msg(now_usec() < end, "heartbeat.json was not rewritten");
+                ck_assert_msg(now_usec(CLOCK_MONOTONIC) < end, "heartbeat.json was not rewritten");
                 pause_ms(20);
         }
         ck_assert_str_eq(json_get_string(later, "status"), "idle");
 
         /* A command runs: the heartbeat goes on and says so. */
         drop_recipe("c-busy", "t::block", NULL);
-        end = now_usec() + 2500 * USEC_PER_MSEC;
+        end = now_usec(CLOCK_MONOTONIC) + 2500 * USEC_PER_MSEC;
         for (;;) {
                 busy = read_json(path);
                 if (streq(json_get_string(busy, "status"), "running execute_recipes c-busy t::block"))
                         break;
                 json_object_put(TAKE_PTR(busy));
-                ck_assert_msg(now_usec() < end, "no heartbeat during the command");
+                ck_assert_msg(now_usec(CLOCK_MONOTONIC) < end, "no heartbeat during the command");
                 pause_ms(20);
         }
         json_object_put(wait_for_result("c-busy", PROMPTLY));
@@ -987,11 +981,11 @@ START_TEST(sigterm_during_command) {
         agent_start();
         drop_recipe("c-term", "t::slow", NULL);
         wait_for_text(counter, "run\n", PROMPTLY);
-        t = now_usec();
+        t = now_usec(CLOCK_MONOTONIC);
         status = agent_stop(SIGTERM, 10 * USEC_PER_SEC);
         printf("SIGTERM during a step: exited after %.1f ms\n",
-               (double) (now_usec() - t) / 1000.0);
-        ck_assert_uint_lt(now_usec() - t, 6 * USEC_PER_SEC);
+               (double) (now_usec(CLOCK_MONOTONIC) - t) / 1000.0);
+        ck_assert_uint_lt(now_usec(CLOCK_MONOTONIC) - t, 6 * USEC_PER_SEC);
         ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "wait status 0x%x", status);
         assert_no_leftovers(false);
 

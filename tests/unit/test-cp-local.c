@@ -10,6 +10,7 @@
 #include "json-util.h"
 #include "str-util.h"
 #include "test-helpers.h"
+#include "time-util.h"
 
 #define SELF "i-1"
 #define TYPES                                                                                      \
@@ -91,13 +92,6 @@ static void spool_done(Spool *s) {
         free(s->inbox);
 }
 
-static usec_t now(void) {
-        struct timespec ts;
-
-        ck_assert_int_eq(clock_gettime(CLOCK_MONOTONIC, &ts), 0);
-        return (usec_t)ts.tv_sec * USEC_PER_SEC + (usec_t)ts.tv_nsec / 1000;
-}
-
 /* Runs the loop until nothing more happens for a while, so a second delivery would be seen. */
 static void settle(Spool *s) {
         while (sd_event_run(s->event, 100 * USEC_PER_MSEC) > 0)
@@ -105,11 +99,11 @@ static void settle(Spool *s) {
 }
 
 static void run_until(Spool *s, size_t n_received, size_t n_rejected) {
-        usec_t deadline = now() + 30 * USEC_PER_SEC;
+        usec_t deadline = now_usec(CLOCK_MONOTONIC) + 30 * USEC_PER_SEC;
 
         while (strv_length(s->sink.received) < n_received ||
                strv_length(s->sink.rejected) < n_rejected) {
-                ck_assert_msg(now() < deadline, "timed out with %zu received, %zu rejected",
+                ck_assert_msg(now_usec(CLOCK_MONOTONIC) < deadline, "timed out with %zu received, %zu rejected",
                               strv_length(s->sink.received), strv_length(s->sink.rejected));
                 ck_assert_int_ge(sd_event_run(s->event, 100 * USEC_PER_MSEC), 0);
         }
@@ -402,7 +396,7 @@ START_TEST(test_redelivery) {
         spool_start(&s);
         drop_renamed(&s, "0001.json", a1);
         run_until(&s, 1, 0);
-        first = now();
+        first = now_usec(CLOCK_MONOTONIC);
 
         /* Not acked: a later scan, even one woken by this very file, does not hand it over
          * again. */
@@ -419,7 +413,7 @@ START_TEST(test_redelivery) {
          * only a1, the acked ones being gone. */
         run_until(&s, 4, 0);
         ck_assert_str_eq(s.sink.received[3], "a1");
-        ck_assert_uint_ge(now() - first, 9 * USEC_PER_SEC);
+        ck_assert_uint_ge(now_usec(CLOCK_MONOTONIC) - first, 9 * USEC_PER_SEC);
         p1 = inbox_path(&s, "0001.json");
         ck_assert(exists(p1));
 
@@ -483,9 +477,9 @@ START_TEST(test_inbox_replaced) {
         settle(&s);
 
         ck_assert_int_eq(rm_rf(s.inbox), 0);
-        deadline = now() + 10 * USEC_PER_SEC;
+        deadline = now_usec(CLOCK_MONOTONIC) + 10 * USEC_PER_SEC;
         while (!exists(s.inbox)) {
-                ck_assert(now() < deadline);
+                ck_assert(now_usec(CLOCK_MONOTONIC) < deadline);
                 ck_assert_int_ge(sd_event_run(s.event, 100 * USEC_PER_MSEC), 0);
         }
         assert_mode(s.inbox, S_IFDIR, 0755);
@@ -494,9 +488,9 @@ START_TEST(test_inbox_replaced) {
 
         old = spool_path(&s, "inbox.old");
         ck_assert_int_eq(rename(s.inbox, old), 0);
-        deadline = now() + 10 * USEC_PER_SEC;
+        deadline = now_usec(CLOCK_MONOTONIC) + 10 * USEC_PER_SEC;
         while (!exists(s.inbox)) {
-                ck_assert(now() < deadline);
+                ck_assert(now_usec(CLOCK_MONOTONIC) < deadline);
                 ck_assert_int_ge(sd_event_run(s.event, 100 * USEC_PER_MSEC), 0);
         }
         settle(&s);

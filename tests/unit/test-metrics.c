@@ -6,6 +6,7 @@
 #include "metrics.h"
 #include "str-util.h"
 #include "test-helpers.h"
+#include "time-util.h"
 
 /* A fake proc tree holding exactly the files metrics.h lists. */
 typedef struct Fake {
@@ -536,13 +537,6 @@ START_TEST(test_disk) {
 }
 END_TEST
 
-static usec_t now_boottime(void) {
-        struct timespec ts;
-
-        ck_assert_int_eq(clock_gettime(CLOCK_BOOTTIME, &ts), 0);
-        return (usec_t)ts.tv_sec * USEC_PER_SEC + (usec_t)ts.tv_nsec / 1000;
-}
-
 START_TEST(test_real_proc) {
         _cleanup_(metrics_freep) Metrics *m = NULL;
         _cleanup_json_ json_object *o = NULL;
@@ -551,10 +545,10 @@ START_TEST(test_real_proc) {
         double sum = 0;
 
         ck_assert_int_eq(metrics_new("/proc", "/", &m), 0);
-        sample_ok(m, now_boottime());
+        sample_ok(m, now_usec(CLOCK_BOOTTIME));
         /* Enough for some clock ticks (USER_HZ is 100) to pass on every CPU. */
         usleep(300 * 1000);
-        sample_ok(m, now_boottime());
+        sample_ok(m, now_usec(CLOCK_BOOTTIME));
         o = to_json(m);
 
         ck_assert(json_object_object_get_ex(o, "cpu", &cpu));
