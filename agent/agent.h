@@ -28,6 +28,8 @@ typedef struct Agent {
 
         char **queue;       /* journalled command ids waiting, in arrival order */
         Worker *worker;     /* the command running, if any */
+        char *preparing;    /* the command whose stack description is being fetched */
+        json_object *sending; /* ids of results on their way to the control plane */
         char *last_command; /* "id type status" of the last finished command */
         json_object *unsaved; /* results not yet in the outbox (disk full) */
         unsigned outbox_failures;
@@ -44,6 +46,9 @@ int agent_run(Agent *a);
 /* Commands (dispatch.c). */
 void agent_command_received(json_object *command, void *userdata);
 void agent_command_rejected(const char *id, const char *reason, void *userdata);
+void agent_result_done(const char *id, int r, const char *error, void *userdata);
+void agent_stack_ready(json_object *stack, const char *error, void *userdata);
+void agent_control_plane_changed(void *userdata);
 int agent_recover(Agent *a);
 void agent_dispatch(Agent *a);
 void agent_worker_finished(Agent *a, json_object *result);

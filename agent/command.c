@@ -10,7 +10,7 @@
 #define COMMAND_TYPES                                                                              \
         "setup, configure, deploy, undeploy, rollback, start, stop, restart, shutdown, "           \
         "execute_recipes, update_custom_cookbooks, install_dependencies, update_dependencies"
-#define COMMAND_FIELDS "id, type, args, custom_json, comment, timeout, created_at"
+#define COMMAND_FIELDS "id, type, args, custom_json, comment, timeout, created_at, deployment_id"
 
 /* A value quoted in an error message is cut to this many bytes. */
 #define QUOTE_MAX 64
@@ -193,7 +193,7 @@ static int check_known_fields(const char *what, json_object *doc, char **ret_err
                 _cleanup_free_ char *q = NULL;
 
                 if (STR_IN_SET(key, "id", "type", "args", "custom_json", "comment", "timeout",
-                               "created_at"))
+                               "created_at", "deployment_id"))
                         continue;
 
                 q = quote(key, strlen(key));
@@ -235,6 +235,9 @@ static int check_command(const char *what, json_object *doc, char **ret_error) {
         r = check_timeout(what, doc, ret_error);
         if (r < 0)
                 return r;
+        r = check_optional(what, doc, "deployment_id", json_type_string, "a string", ret_error);
+        if (r < 0)
+                return r;
         return check_optional(what, doc, "created_at", json_type_string, "a string", ret_error);
 }
 
@@ -274,6 +277,8 @@ static int normalize(json_object *doc, json_object **ret) {
                 r = copy_field(c, doc, "timeout", json_object_new_int64(0));
         if (r >= 0 && json_object_object_get_ex(doc, "created_at", NULL))
                 r = copy_field(c, doc, "created_at", NULL);
+        if (r >= 0 && json_object_object_get_ex(doc, "deployment_id", NULL))
+                r = copy_field(c, doc, "deployment_id", NULL);
         if (r < 0)
                 return r;
 

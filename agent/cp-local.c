@@ -483,6 +483,7 @@ static int cp_local_report_result(ControlPlane *cp, json_object *result, char **
         CpLocal *l = cp_local(cp);
         const char *id = json_get_string(result, "id");
         _cleanup_free_ char *path = NULL, *text = NULL;
+        int r;
 
         if (!command_id_valid(id))
                 return error_set(ret_error, -EINVAL, "result: field 'id': expected a command id");
@@ -490,8 +491,9 @@ static int cp_local_report_result(ControlPlane *cp, json_object *result, char **
         text = pretty(result);
         if (!path || !text)
                 return -ENOMEM;
-        return write_spool_file(l->results, path, text, strlen(text), RESULT_MODE, WRITE_SYNC,
-                                ret_error);
+        r = write_spool_file(l->results, path, text, strlen(text), RESULT_MODE, WRITE_SYNC,
+                             ret_error);
+        return r < 0 ? r : 1;
 }
 
 static int cp_local_upload_log(ControlPlane *cp, const char *id, const char *log, size_t len,
@@ -523,8 +525,9 @@ static int cp_local_stack(ControlPlane *cp, json_object **ret, char **ret_error)
                 if (r < 0)
                         return r;
         }
-        return stack_normalize(l->stack_file ?: "stack", doc, l->instance_id, l->stack_id, ret,
-                               ret_error);
+        r = stack_normalize(l->stack_file ?: "stack", doc, l->instance_id, l->stack_id, ret,
+                            ret_error);
+        return r < 0 ? r : 1;
 }
 
 static const ControlPlaneOps cp_local_ops = {

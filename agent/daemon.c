@@ -4,6 +4,7 @@
 #include <systemd/sd-daemon.h>
 
 #include "agent.h"
+#include "cp-etcd.h"
 #include "cp-local.h"
 #include "json-util.h"
 #include "log.h"
@@ -29,6 +30,8 @@ Agent *agent_free(Agent *a) {
         metrics_free(a->metrics);
         agent_config_free(a->config);
         json_object_put(a->unsaved);
+        json_object_put(a->sending);
+        free(a->preparing);
         strv_free(a->queue);
         free(a->last_command);
         free(a->config_path);
@@ -37,15 +40,30 @@ Agent *agent_free(Agent *a) {
         return NULL;
 }
 
-char *agent_status(Agent *a) {
+static char *command_status(Agent *a) {
         if (a->stopping)
                 return strdup("stopping");
         if (a->worker)
                 return strf("running %s %s%s%s", a->worker->type, a->worker->id,
                             a->worker->recipe ? " " : "", strempty(a->worker->recipe));
-        if (a->outbox_failures > 0)
+        if (a->preparing)
+                return strf("reading the stack description for %s", a->preparing);
+        if (a->outbox_failures > 0 || json_object_object_length(a->sending) > 0)
                 return strdup("idle (results waiting for the control plane)");
         return strdup("idle");
+}
+
+/* What the agent does, and what is wrong with the control plane when something is. */
+char *agent_status(Agent *a) {
+        _cleanup_free_ char *s = command_status(a), *cp = NULL;
+
+        if (!s)
+                return NULL;
+        if (a->cp && a->cp->ops->status)
+                cp = a->cp->ops->status(a->cp);
+        if (!cp)
+                return TAKE_PTR(s);
+        return strf("%s; control plane %s: %s", s, a->cp->ops->name, cp);
 }
 
 void agent_update_status(Agent *a) {
@@ -57,7 +75,8 @@ void agent_update_status(Agent *a) {
 
 static int send_heartbeat(Agent *a) {
         _cleanup_json_ json_object *record = json_object_new_object(), *metrics = NULL;
-        _cleanup_free_ char *status = agent_status(a), *now = format_timestamp(now_usec(CLOCK_REALTIME));
+        /* What the agent does: the record itself says that the control plane is reached. */
+        _cleanup_free_ char *status = command_status(a), *now = format_timestamp(now_usec(CLOCK_REALTIME));
         _cleanup_free_ char *error = NULL;
         int k;
 
@@ -153,12 +172,14 @@ static int new_control_plane(Agent *a, char **ret_error) {
         ControlPlaneSink sink = {
                 .command_received = agent_command_received,
                 .command_rejected = agent_command_rejected,
+                .result_done = agent_result_done,
+                .stack_ready = agent_stack_ready,
+                .state_changed = agent_control_plane_changed,
                 .userdata = a,
         };
 
-        if (c->control_plane.type != CONTROL_PLANE_LOCAL)
-                return error_set(ret_error, -EOPNOTSUPP,
-                                 "control_plane.type etcd is not available in this version");
+        if (c->control_plane.type == CONTROL_PLANE_ETCD)
+                return cp_etcd_new(a->event, c, &sink, &a->cp, ret_error);
         return cp_local_new(a->event, c->control_plane.spool, c->control_plane.stack_file,
                             c->instance_id, c->stack_id, &sink, &a->cp);
 }
@@ -177,7 +198,8 @@ int agent_new(const char *config_path, Agent **ret, char **ret_error) {
                 return k;
 
         a->unsaved = json_object_new_array();
-        if (!a->unsaved)
+        a->sending = json_object_new_object();
+        if (!a->unsaved || !a->sending)
                 return -ENOMEM;
         k = sd_event_default(&a->event);
         if (k < 0)

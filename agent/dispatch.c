@@ -94,10 +94,21 @@ void agent_flush_outbox(Agent *a) {
                 _cleanup_json_ json_object *result = NULL;
                 _cleanup_free_ char *error = NULL, *log = NULL, *log_path = NULL;
 
+                if (json_object_object_get_ex(a->sending, *id, NULL))
+                        continue;
                 k = outbox_get(a->outbox, *id, &result);
                 if (k < 0) {
                         log_error("outbox: cannot read the result of %s: %s", *id, strerror(-k));
                         continue;
+                }
+                /* The log first: whoever sees the result finds its log. */
+                log_path = strf("%s/%s.log", a->config->log_dir, *id);
+                if (log_path && read_full_file(log_path, 64U * 1024U * 1024U, &log, NULL) >= 0) {
+                        k = a->cp->ops->upload_log(a->cp, *id, log, strlen(log), &error);
+                        if (k < 0)
+                                log_warning("command %s: cannot upload its log: %s", *id,
+                                            error ?: strerror(-k));
+                        error = mfree(error);
                 }
                 k = a->cp->ops->report_result(a->cp, result, &error);
                 if (k < 0) {
@@ -107,17 +118,34 @@ void agent_flush_outbox(Agent *a) {
                         schedule_retry(a);
                         return;
                 }
-                log_path = strf("%s/%s.log", a->config->log_dir, *id);
-                if (log_path && read_full_file(log_path, 64U * 1024U * 1024U, &log, NULL) >= 0) {
-                        error = mfree(error);
-                        k = a->cp->ops->upload_log(a->cp, *id, log, strlen(log), &error);
-                        if (k < 0)
-                                log_warning("command %s: cannot upload its log: %s", *id,
-                                            error ?: strerror(-k));
+                if (k == 0) {
+                        /* On its way: agent_result_done() says how it went. */
+                        if (json_object_object_add(a->sending, *id, NULL) < 0)
+                                return;
+                        continue;
                 }
                 (void) outbox_remove(a->outbox, *id);
         }
         a->outbox_failures = 0;
+}
+
+void agent_result_done(const char *id, int r, const char *error, void *userdata) {
+        Agent *a = userdata;
+
+        json_object_object_del(a->sending, id);
+        if (r < 0) {
+                log_warning("command %s: the control plane did not take its result yet: %s", id,
+                            error ?: strerror(-r));
+                schedule_retry(a);
+                return;
+        }
+        (void) outbox_remove(a->outbox, id);
+        a->outbox_failures = 0;
+        agent_update_status(a);
+}
+
+void agent_control_plane_changed(void *userdata) {
+        agent_update_status(userdata);
 }
 
 static void finish_without_running(Agent *a, const char *id, const char *type, const char *status,
@@ -191,8 +219,70 @@ static const char *superseded_by(Agent *a, json_object *command) {
         return NULL;
 }
 
+/* Starts command `id` (taken) with the stack description fetched for it, or reports why it
+ * cannot. Returns < 0 when dispatching must pause: the command went back to the queue. */
+static int start_command(Agent *a, char *id_taken, json_object *stack, const char *stack_error) {
+        _cleanup_free_ char *id = id_taken, *why = NULL;
+        _cleanup_json_ json_object *entry = NULL;
+        json_object *command;
+        const char *type;
+        int k;
+
+        k = command_journal_get(a->journal, id, &entry);
+        if (k < 0) {
+                log_error("command %s: cannot read its journal entry: %s", id, strerror(-k));
+                return 0;
+        }
+        command = json_object_object_get(entry, "command");
+        type = command_type_to_string(command_type(command));
+        if (!stack) {
+                why = strf("cannot read the stack description: %s", strempty(stack_error));
+                finish_without_running(a, id, type, "failed", "failed", strempty(why));
+                return 0;
+        }
+        k = command_journal_write(a->journal, id, "stack.json", stack, 0);
+        if (k >= 0)
+                k = command_journal_set_status(a->journal, id, "running");
+        if (k < 0) {
+                /* Not marked running: it never started, so it stays queued. */
+                log_error("command %s: cannot record its start: %s; retrying later", id,
+                          strerror(-k));
+                (void) strv_push(&a->queue, TAKE_PTR(id));
+                schedule_retry(a);
+                return k;
+        }
+        usec_t timeout = lifecycle_timeout(command, stack, a->config->instance_id,
+                                           a->config->command_timeout);
+        k = worker_start(a, command, stack, timeout, &a->worker);
+        if (k < 0) {
+                why = strf("cannot start the command worker: %s", strerror(-k));
+                finish_without_running(a, id, type, "failed", "failed", strempty(why));
+                return 0;
+        }
+        log_full(LOG_INFO, &(LogFields){ .command_id = id, .event = type }, "started");
+        agent_update_status(a);
+        return 0;
+}
+
+void agent_stack_ready(json_object *stack, const char *error, void *userdata) {
+        Agent *a = userdata;
+        char *id = TAKE_PTR(a->preparing);
+
+        if (!id)
+                return;
+        if (a->stopping) {
+                /* Still queued in the journal: it runs after the restart. */
+                free(id);
+                (void) sd_event_exit(a->event, 0);
+                return;
+        }
+        if (start_command(a, id, stack, error) < 0)
+                return;
+        agent_dispatch(a);
+}
+
 void agent_dispatch(Agent *a) {
-        while (!a->worker && !a->stopping && a->queue && a->queue[0]) {
+        while (!a->worker && !a->preparing && !a->stopping && a->queue && a->queue[0]) {
                 _cleanup_json_ json_object *entry = NULL, *stack = NULL;
                 _cleanup_free_ char *id = strdup(a->queue[0]), *error = NULL, *why = NULL;
                 json_object *command;
@@ -218,32 +308,16 @@ void agent_dispatch(Agent *a) {
                 }
 
                 k = a->cp->ops->stack(a->cp, &stack, &error);
-                if (k < 0) {
-                        why = strf("cannot read the stack description: %s", error ?: strerror(-k));
-                        finish_without_running(a, id, type, "failed", "failed", strempty(why));
-                        continue;
-                }
-                k = command_journal_write(a->journal, id, "stack.json", stack, 0);
-                if (k >= 0)
-                        k = command_journal_set_status(a->journal, id, "running");
-                if (k < 0) {
-                        /* Not marked running: it never started, so it stays queued. */
-                        log_error("command %s: cannot record its start: %s; retrying later", id,
-                                  strerror(-k));
-                        (void) strv_push(&a->queue, TAKE_PTR(id));
-                        schedule_retry(a);
+                if (k == 0) {
+                        /* Fetched: agent_stack_ready() goes on. */
+                        a->preparing = TAKE_PTR(id);
+                        agent_update_status(a);
                         return;
                 }
-                usec_t timeout = lifecycle_timeout(command, stack, a->config->instance_id,
-                                                   a->config->command_timeout);
-                k = worker_start(a, command, stack, timeout, &a->worker);
-                if (k < 0) {
-                        why = strf("cannot start the command worker: %s", strerror(-k));
-                        finish_without_running(a, id, type, "failed", "failed", strempty(why));
-                        continue;
-                }
-                log_full(LOG_INFO, &(LogFields){ .command_id = id, .event = type }, "started");
-                agent_update_status(a);
+                if (k < 0 && !error)
+                        error = strdup(strerror(-k));
+                if (start_command(a, TAKE_PTR(id), k > 0 ? stack : NULL, error) < 0)
+                        return;
         }
 }
 

@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 #include "command.h"
 #include "converge.h"
+#include "cookbook-update.h"
+#include "deploy.h"
 #include "json-util.h"
 #include "lifecycle.h"
 #include "stack.h"
@@ -50,6 +52,18 @@ int lifecycle_run_list(json_object *command, json_object *stack, const char *ins
                 break;
         case COMMAND_SHUTDOWN:
                 k = add_layer_recipes(layers, "shutdown", &list);
+                break;
+        case COMMAND_DEPLOY:
+                k = add_layer_recipes(layers, "deploy", &list);
+                break;
+        case COMMAND_UNDEPLOY:
+                k = add_layer_recipes(layers, "undeploy", &list);
+                break;
+        case COMMAND_ROLLBACK:
+        case COMMAND_START:
+        case COMMAND_STOP:
+        case COMMAND_RESTART:
+                /* The apps' releases and commands only: deploy.c. */
                 break;
         case COMMAND_INSTALL_DEPENDENCIES:
                 k = strv_extend(&list, "strata::dependencies");
@@ -220,11 +234,177 @@ static char *failure_reason(json_object *report) {
         return strdup("a resource failed");
 }
 
+/* Adds the resources and totals of `more` to `acc` (a report of an earlier run). */
+static void merge_report(json_object *acc, json_object *more) {
+        json_object *resources = json_object_object_get(acc, "resources");
+        json_object *totals = json_object_object_get(acc, "totals");
+        json_object *more_resources = json_object_object_get(more, "resources");
+        int64_t ms = json_object_get_int64(json_object_object_get(acc, "duration_ms")) +
+                     json_object_get_int64(json_object_object_get(more, "duration_ms"));
+
+        for (size_t i = 0; i < json_object_array_length(more_resources); i++)
+                json_object_array_add(resources, json_object_get(json_object_array_get_idx(
+                                                         more_resources, i)));
+        json_object_object_foreach (json_object_object_get(more, "totals"), key, value) {
+                int n = json_object_get_int(json_object_object_get(totals, key)) +
+                        json_object_get_int(value);
+
+                json_object_object_add(totals, key, json_object_new_int(n));
+        }
+        json_object_object_add(acc, "duration_ms", json_object_new_int64(ms));
+        json_object_object_add(acc, "status",
+                               json_object_get(json_object_object_get(more, "status")));
+}
+
+/* Converges `list` (nothing when empty), the report going into (or merged with) *report.
+ * 0: ran to the end; 1: failed, *ret_result says why; < 0: out of memory. */
+static int run_recipes(const RuntimeConfig *rc, ConvergeRequest *req, char **list,
+                       json_object **report, json_object **ret_node, json_object **ret_result) {
+        _cleanup_json_ json_object *more = NULL;
+        _cleanup_free_ char *error = NULL, *reason = NULL;
+        int k;
+
+        if (!list[0])
+                return 0;
+        req->run_list = list;
+        /* The attributes of the last run are the ones kept. */
+        if (*ret_node) {
+                json_object_put(*ret_node);
+                *ret_node = NULL;
+        }
+        k = converge(rc, req, &more, ret_node, &error);
+        if (k == -ENOMEM)
+                return k;
+        if (k < 0) {
+                *ret_result = make_result("failed", error, *report);
+                return 1;
+        }
+        if (*report)
+                merge_report(*report, more);
+        else
+                *report = TAKE_PTR(more);
+        if (k > 0) {
+                reason = failure_reason(*report);
+                *ret_result = make_result("failed", reason, *report);
+                return 1;
+        }
+        return 0;
+}
+
+static bool is_app_action(CommandType t) {
+        return t == COMMAND_DEPLOY || t == COMMAND_UNDEPLOY || t == COMMAND_ROLLBACK ||
+               t == COMMAND_START || t == COMMAND_STOP || t == COMMAND_RESTART;
+}
+
+/* The apps' part of a command (deploy.c) around its recipes: deploy, rollback, start, stop and
+ * restart act before the recipes run (so deploy recipes see the new release in
+ * deploy.<app>), undeploy after its recipes, setup ends with a deploy of the layers' apps and
+ * their deploy recipes. */
+static int run_phases(const LifecycleRun *run, json_object *layers, const RuntimeConfig *rc,
+                      ConvergeRequest *req, json_object **ret_result, json_object **ret_node) {
+        const AgentConfig *cfg = run->config;
+        CommandType type = command_type(run->command);
+        _cleanup_json_ json_object *apps = NULL, *deploy = NULL, *report = NULL;
+        _cleanup_free_ char *error = NULL, *message = NULL;
+        _cleanup_strv_free_ char **deploy_recipes = calloc(1, sizeof(char *));
+        char **list = req->run_list;
+        bool before = is_app_action(type) && type != COMMAND_UNDEPLOY;
+        DeployRun dr = {
+                .config = cfg,
+                .log = run->log,
+                .log_userdata = run->log_userdata,
+                .step_started = run->step_started,
+        };
+        int k;
+
+        if (!deploy_recipes)
+                return -ENOMEM;
+        if (is_app_action(type) || type == COMMAND_SETUP) {
+                k = deploy_select_apps(run->command, run->stack, cfg->instance_id, &apps, &error);
+                if (k == -ENOMEM)
+                        return k;
+                if (k < 0) {
+                        *ret_result = make_result("failed", error, NULL);
+                        return 0;
+                }
+                deploy = json_object_new_object();
+                if (!deploy)
+                        return -ENOMEM;
+                for (size_t i = 0; i < json_object_array_length(apps); i++) {
+                        json_object *app = json_object_array_get_idx(apps, i), *paths = NULL;
+
+                        if (deploy_paths(cfg, app, &paths) < 0)
+                                return -ENOMEM;
+                        json_object_object_add(deploy, json_get_string(app, "shortname"), paths);
+                }
+                json_object_object_add(req->readonly, "deploy", json_object_get(deploy));
+        }
+
+        if (before) {
+                k = deploy_apps(&dr, type, apps, deploy, &message, &error);
+                if (k == 1)
+                        *ret_result = make_result("failed", error, NULL);
+                if (k != 0)
+                        return k < 0 ? k : 0;
+        }
+        k = run_recipes(rc, req, list, &report, ret_node, ret_result);
+        if (k != 0)
+                return k < 0 ? k : 0;
+        if (type == COMMAND_UNDEPLOY || (type == COMMAND_SETUP && json_object_array_length(apps))) {
+                k = deploy_apps(&dr, type, apps, deploy, &message, &error);
+                if (k == 1)
+                        *ret_result = make_result("failed", error, report);
+                if (k != 0)
+                        return k < 0 ? k : 0;
+        }
+        if (type == COMMAND_SETUP && json_object_array_length(apps)) {
+                if (add_layer_recipes(layers, "deploy", &deploy_recipes) < 0)
+                        return -ENOMEM;
+                k = run_recipes(rc, req, deploy_recipes, &report, ret_node, ret_result);
+                if (k != 0)
+                        return k < 0 ? k : 0;
+        }
+        *ret_result = make_result("successful",
+                                  message ?: (report ? NULL : "no recipes to run"), report);
+        return 0;
+}
+
+/* update_custom_cookbooks: fetched as run_as into <cache_dir>/cookbooks; runs no recipe. */
+static int update_cookbooks(const LifecycleRun *run, json_object **ret_result) {
+        _cleanup_json_ json_object *info = NULL;
+        _cleanup_free_ char *error = NULL;
+        CookbookUpdate u = {
+                .cache_dir = run->config->cache_dir,
+                .user = run->config->run_as,
+                .builtin_cookbooks = run->builtin_cookbooks,
+                .cookbook_path = run->config->cookbook_path,
+                .fetch = {
+                        .log = run->log,
+                        .log_userdata = run->log_userdata,
+                        .step_started = run->step_started,
+                        .agent_binary = run->agent_binary,
+                },
+        };
+        int k;
+
+        k = cookbook_update(&u,
+                            json_object_object_get(json_object_object_get(run->stack, "stack"),
+                                                   "cookbook_sources"),
+                            &info, &error);
+        if (k == -ENOMEM)
+                return k;
+        *ret_result = make_result(k < 0 ? "failed" : "successful",
+                                  k < 0 ? (error ?: strerror(-k)) : NULL, NULL);
+        if (k >= 0)
+                json_object_object_add(*ret_result, "cookbooks", TAKE_PTR(info));
+        return 0;
+}
+
 int lifecycle_run(const LifecycleRun *run, json_object **ret_result, json_object **ret_node) {
         const AgentConfig *cfg = run->config;
         _cleanup_strv_free_ char **run_list = NULL, **path = NULL;
-        _cleanup_json_ json_object *layers = NULL, *readonly = NULL, *report = NULL;
-        _cleanup_free_ char *error = NULL, *reason = NULL;
+        _cleanup_json_ json_object *layers = NULL, *readonly = NULL;
+        _cleanup_free_ char *error = NULL, *custom = NULL;
         json_object *stack_doc = json_object_object_get(run->stack, "stack");
         json_object *self = stack_self(run->stack, cfg->instance_id);
         json_object *attrs[64];
@@ -232,6 +412,8 @@ int lifecycle_run(const LifecycleRun *run, json_object **ret_result, json_object
         int k;
 
         *ret_node = NULL;
+        if (command_type(run->command) == COMMAND_UPDATE_CUSTOM_COOKBOOKS)
+                return update_cookbooks(run, ret_result);
         k = lifecycle_run_list(run->command, run->stack, cfg->instance_id, &run_list, &error);
         if (k == -ENOMEM)
                 return k;
@@ -243,7 +425,17 @@ int lifecycle_run(const LifecycleRun *run, json_object **ret_result, json_object
         if (k < 0)
                 return k;
 
+        /* Resolved once, so the run reads one cookbook tree even if an update switches
+         * `current` meanwhile. */
+        k = cookbook_current_tree(cfg->cache_dir, &custom);
+        if (k < 0) {
+                error = strf("%s/cookbooks/current: %s", cfg->cache_dir, strerror(-k));
+                *ret_result = make_result("failed", strempty(error), NULL);
+                return 0;
+        }
         path = strv_copy(run->builtin_cookbooks);
+        if (path && custom && strv_extend(&path, custom) < 0)
+                return -ENOMEM;
         for (char **p = cfg->cookbook_path; path && p && *p; p++)
                 if (strv_extend(&path, *p) < 0)
                         return -ENOMEM;
@@ -288,22 +480,5 @@ int lifecycle_run(const LifecycleRun *run, json_object **ret_result, json_object
                 .readonly = readonly,
         };
 
-        if (!run_list[0]) {
-                /* A layer with no recipes for this event: nothing to do is a success. */
-                *ret_result = make_result("successful", "no recipes to run", NULL);
-                return 0;
-        }
-        k = converge(&rc, &req, &report, ret_node, &error);
-        if (k == -ENOMEM)
-                return k;
-        if (k < 0) {
-                *ret_result = make_result("failed", error, NULL);
-                return 0;
-        }
-        if (k > 0) {
-                reason = failure_reason(report);
-                *ret_result = make_result("failed", reason, report);
-        } else
-                *ret_result = make_result("successful", NULL, report);
-        return 0;
+        return run_phases(run, layers, &rc, &req, ret_result, ret_node);
 }

@@ -4,6 +4,7 @@
 
 #include "agent.h"
 #include "apply.h"
+#include "fetch-command.h"
 #include "run-command.h"
 
 static void usage(FILE *f) {
@@ -20,6 +21,8 @@ int main(int argc, char *argv[]) {
                 return apply_main(argc - 1, argv + 1);
         if (argc >= 2 && strcmp(argv[1], "run-command") == 0)
                 return run_command_main(argc - 1, argv + 1);
+        if (argc >= 2 && strcmp(argv[1], "fetch") == 0)
+                return fetch_main(argc - 1, argv + 1);
         if (argc == 2 && strcmp(argv[1], "--version") == 0) {
                 printf("strata-agent %s\n", STRATA_VERSION);
                 return 0;

@@ -44,6 +44,7 @@ static void log_line(int priority, const LogContext *ctx, const char *message, v
         add_opt(log, "cookbook", ctx->cookbook);
         add_opt(log, "recipe", ctx->recipe);
         add_opt(log, "resource", ctx->resource);
+        add_opt(log, "app", ctx->app);
         add_opt(log, "message", message);
         json_object_object_add(line, "log", log);
         emit(line);

@@ -5,7 +5,8 @@
  * one per command, with the command journalled in <state_dir>/commands/ID/ (command.json,
  * stack.json). It runs the lifecycle command, writes node.json and result.json there, and
  * streams what happens to stdout as JSON lines for the daemon:
- *   {"log": {"priority": 6, "cookbook": .., "recipe": .., "resource": .., "message": ..}}
+ *   {"log": {"priority": 6, "cookbook": .., "recipe": .., "resource": .., "app": ..,
+ *            "message": ..}}
  *   {"step": PGID}   a step's process group, so the daemon can kill it on timeout
  * Exit 0 when result.json was written, whatever the command's status. */
 int run_command_main(int argc, char *argv[]);

@@ -19,7 +19,7 @@
 #define ALNUM "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
 
 #define EVENTS "setup, configure, deploy, undeploy, shutdown"
-#define SOURCE_TYPES "git, s3, archive, http"
+#define SOURCE_TYPES "git, s3, archive, http, local"
 
 typedef enum FieldKind {
         FIELD_TEXT,
@@ -34,6 +34,7 @@ typedef enum FieldKind {
         FIELD_IDENTIFIER_LIST,
         FIELD_RECIPES,
         FIELD_SOURCE,
+        FIELD_SOURCE_LIST,
 } FieldKind;
 
 typedef struct Field {
@@ -55,6 +56,7 @@ static const Field stack_fields[] = {
         {"default_os", FIELD_TEXT},
         {"custom_json", FIELD_MAPPING, .fallback = "{}"},
         {"hostname_theme", FIELD_TEXT},
+        {"cookbook_sources", FIELD_SOURCE_LIST},
         {},
 };
 
@@ -86,7 +88,17 @@ static const Field app_fields[] = {
         {"data_sources", FIELD_MAPPING_LIST, .fallback = "[]"},
         {"document_root", FIELD_TEXT},
         {"attributes", FIELD_MAPPING, .fallback = "{}"},
-        {"keep_releases", FIELD_NUMBER, .fallback = "5", .min = 1, .max = 100},
+        /* Absent: the agent config's keep_releases. */
+        {"keep_releases", FIELD_NUMBER, .min = 1, .max = 100},
+        /* Absent: every layer. */
+        {"layer_ids", FIELD_IDENTIFIER_LIST},
+        /* Absent: the agent config's run_as. */
+        {"user", FIELD_USER_NAME},
+        {"symlinks", FIELD_STRING_MAP, .fallback = "{}"},
+        {"hook_timeout", FIELD_NUMBER, .fallback = "600", .min = 1, .max = 86400,
+         .unit = "seconds"},
+        /* start_command, stop_command, restart_command: a shell string or an argv list,
+         * checked where they run. */
         {},
 };
 
@@ -116,6 +128,14 @@ static const Field source_fields[] = {
         {"ssh_key", FIELD_TEXT},
         {"username", FIELD_TEXT},
         {"password", FIELD_TEXT},
+        {"sha256", FIELD_TEXT},
+        {"submodules", FIELD_BOOLEAN},
+        {"keep_git", FIELD_BOOLEAN},
+        {"access_key_id", FIELD_TEXT},
+        {"secret_access_key", FIELD_TEXT},
+        {"session_token", FIELD_TEXT},
+        {"region", FIELD_TEXT},
+        {"endpoint", FIELD_TEXT},
         {},
 };
 
@@ -325,13 +345,30 @@ static int check_source(const Checker *c, const char *path, json_object *v) {
                 return r;
 
         type = get_string(json_object_object_get(v, "type"));
-        if (STR_IN_SET(type, "git", "s3", "archive", "http"))
+        if (STR_IN_SET(type, "git", "s3", "archive", "http", "local"))
                 return 0;
 
         p = path_key(path, "type");
         if (!p)
                 return -ENOMEM;
         return fail(c, p, "expected one of: " SOURCE_TYPES);
+}
+
+static int check_source_list(const Checker *c, const char *path, json_object *v) {
+        if (!json_object_is_type(v, json_type_array))
+                return fail(c, path, "expected a list of sources");
+
+        for (size_t i = 0; i < json_object_array_length(v); i++) {
+                _cleanup_free_ char *p = path_index(path, i);
+                int r;
+
+                if (!p)
+                        return -ENOMEM;
+                r = check_source(c, p, json_object_array_get_idx(v, i));
+                if (r < 0)
+                        return r;
+        }
+        return 0;
 }
 
 static int check_value(const Checker *c, const char *path, json_object *v, const Field *f) {
@@ -371,6 +408,8 @@ static int check_value(const Checker *c, const char *path, json_object *v, const
                 return check_recipes(c, path, v);
         case FIELD_SOURCE:
                 return check_source(c, path, v);
+        case FIELD_SOURCE_LIST:
+                return check_source_list(c, path, v);
         }
         return -EINVAL;
 }
@@ -533,6 +572,8 @@ static int check_layers(const Checker *c, json_object *doc) {
         return check_unique(c, "layers", layers, "shortname");
 }
 
+static json_object *find_by(json_object *list, const char *key, const char *value);
+
 static int check_apps(const Checker *c, json_object *doc) {
         json_object *apps = json_object_object_get(doc, "apps");
         int r;
@@ -541,9 +582,23 @@ static int check_apps(const Checker *c, json_object *doc) {
         if (r < 0)
                 return r;
         for (size_t i = 0; i < json_object_array_length(apps); i++) {
+                json_object *ids = json_object_object_get(json_object_array_get_idx(apps, i),
+                                                          "layer_ids");
+
                 r = default_from(json_object_array_get_idx(apps, i), "name", "shortname");
                 if (r < 0)
                         return r;
+                for (size_t j = 0; ids && j < json_object_array_length(ids); j++) {
+                        const char *id = json_object_get_string(json_object_array_get_idx(ids, j));
+                        _cleanup_free_ char *p = NULL;
+
+                        if (find_by(json_object_object_get(doc, "layers"), "id", id))
+                                continue;
+                        p = strf("apps[%zu].layer_ids[%zu]", i, j);
+                        if (!p)
+                                return -ENOMEM;
+                        return fail(c, p, "no layer has the id '%s'", id);
+                }
         }
         return check_unique(c, "apps", apps, "shortname");
 }

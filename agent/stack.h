@@ -14,7 +14,11 @@
  *   apps:      [{shortname, name (shortname), type, source: {type: git|s3|archive|http, url,
  *                revision, ssh_key, username, password}, environment: {}, domains: [],
  *                ssl: {certificate, key, chain}, data_sources: [{...}], document_root,
- *                attributes: {}, keep_releases: 1..100 (5), ...}]
+ *                attributes: {}, keep_releases: 1..100 (the agent's keep_releases),
+ *                layer_ids: [] (absent: every layer), user (the agent's run_as),
+ *                symlinks: {shared path: path in the release} ({}), hook_timeout: seconds
+ *                1..86400 (600), start_command, stop_command, restart_command (a shell string
+ *                or an argv list), ...}]
  *   instances: [{id, hostname (this machine's name for this instance, else the id),
  *                layer_ids: [], status ("online"), private_ip, public_ip, os}]
  *   users:     [{name, ssh_public_key, sudo: bool (false), allow_ssh: bool (true)}]

@@ -163,6 +163,7 @@ static void handle_line(Worker *w, const char *text) {
                 .cookbook = log ? json_get_string(log, "cookbook") : NULL,
                 .recipe = log ? json_get_string(log, "recipe") : NULL,
                 .resource = log ? json_get_string(log, "resource") : NULL,
+                .app = log ? json_get_string(log, "app") : NULL,
         };
 
         clean = redact(&w->redactor, strempty(message));

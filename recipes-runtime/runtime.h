@@ -6,11 +6,12 @@
 #include "macro.h"
 
 /* Where a log line comes from; fields are NULL when not known. The agent turns these into
- * journal fields (STRATA_COOKBOOK, STRATA_RECIPE, STRATA_RESOURCE). */
+ * journal fields (STRATA_COOKBOOK, STRATA_RECIPE, STRATA_RESOURCE, STRATA_APP). */
 typedef struct LogContext {
         const char *cookbook;
         const char *recipe;
         const char *resource; /* "type[name]" */
+        const char *app;      /* the app a deploy step is for (shortname) */
 } LogContext;
 
 typedef void (*RuntimeLogFn)(int priority, const LogContext *ctx, const char *message,

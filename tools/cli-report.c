@@ -258,8 +258,16 @@ static void print_agent_report(Cli *cli, json_object *report, const char *heartb
         printf("Instance           %s, stack %s\n", c->instance_id, c->stack_id);
         if (c->control_plane.type == CONTROL_PLANE_LOCAL)
                 printf("Control plane      local, spool %s\n", c->control_plane.spool);
-        else
-                printf("Control plane      etcd\n");
+        else {
+                json_object *link = json_object_object_get(hb, "control_plane");
+
+                if (json_object_get_boolean(json_object_object_get(link, "connected")))
+                        printf("Control plane      etcd, connected to %s\n",
+                               or_dash(json_get_string(link, "endpoint")));
+                else
+                        printf("Control plane      etcd, not connected: %s\n",
+                               or_dash(json_get_string(link, "problem")));
+        }
         printf("State              %s, logs in %s\n", c->state_dir, c->log_dir);
         if (!hb)
                 printf("Status             unknown: %s\n", heartbeat_error);

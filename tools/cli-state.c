@@ -283,10 +283,10 @@ int cli_heartbeat(Cli *cli, json_object **ret, int64_t *ret_age, char **ret_erro
         size_t len;
         int r;
 
-        if (c->control_plane.type != CONTROL_PLANE_LOCAL)
-                return error_set(ret_error, -EOPNOTSUPP,
-                                 "the heartbeat goes to etcd, not to a local file");
-        path = strf("%s/heartbeat.json", c->control_plane.spool);
+        /* With etcd the agent keeps a copy, with the state of its link to etcd. */
+        path = strf("%s/heartbeat.json", c->control_plane.type == CONTROL_PLANE_LOCAL
+                                                 ? c->control_plane.spool
+                                                 : c->state_dir);
         if (!path)
                 return -ENOMEM;
         r = read_full_file(path, HEARTBEAT_MAX, &text, &len);

@@ -955,15 +955,16 @@ START_TEST(heartbeat) {
 }
 END_TEST
 
-/* 10. Deploy comes later: until then it fails, and says why. */
-START_TEST(unsupported_deploy) {
+/* 10. A deploy of an app the stack does not have fails, and says why (test-deploy.c has the
+ * deploys that work). */
+START_TEST(deploy_unknown_app) {
         _cleanup_json_ json_object *r = NULL;
 
         agent_start();
-        drop_command("c-deploy", "deploy", "\"args\": {\"app_ids\": [\"site\"]}");
+        drop_command("c-deploy", "deploy", "\"args\": {\"app_ids\": [\"nope\"]}");
         r = wait_for_result("c-deploy", PROMPTLY);
         assert_result(r, "c-deploy", "failed", "failed",
-                      "unsupported command: deploy is not supported by this agent version");
+                      "args.app_ids[0]: expected the shortname of an app of the stack");
         ck_assert_str_eq(json_get_string(r, "type"), "deploy");
         assert_journal_status("c-deploy", "finished");
 }
@@ -1041,7 +1042,7 @@ static Suite *suite(void) {
         tcase_add_test(tc, disk_full);
         tcase_add_test(tc, secrets_never_logged);
         tcase_add_test(tc, heartbeat);
-        tcase_add_test(tc, unsupported_deploy);
+        tcase_add_test(tc, deploy_unknown_app);
         tcase_add_test(tc, sigterm_during_command);
         tcase_add_test(tc, sighup_reload);
         suite_add_tcase(s, tc);

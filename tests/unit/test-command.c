@@ -117,6 +117,10 @@ START_TEST(test_normalize) {
                           "{\"id\":\"0002\",\"type\":\"deploy\",\"args\":{\"app_ids\":[\"web\"]},"
                           "\"custom_json\":{\"a\":{\"b\":[1,2]}},\"comment\":\"after the "
                           "release\",\"timeout\":600,\"created_at\":\"2026-11-25T11:20:50.123Z\"}");
+        /* The operator tool's deployment a command belongs to stays with it. */
+        assert_normalized("{\"deployment_id\": \"d1\", \"id\": \"x\", \"type\": \"setup\"}",
+                          "{\"id\":\"x\",\"type\":\"setup\",\"args\":{},\"custom_json\":{},"
+                          "\"comment\":\"\",\"timeout\":0,\"deployment_id\":\"d1\"}");
         assert_normalized("{\"id\": \"x\", \"type\": \"setup\", \"timeout\": 1}",
                           "{\"id\":\"x\",\"type\":\"setup\",\"args\":{},\"custom_json\":{},"
                           "\"comment\":\"\",\"timeout\":1}");
@@ -176,13 +180,12 @@ START_TEST(test_unknown_field) {
         /* Reported before the missing "type" it probably meant. */
         assert_error("{\"id\": \"a\", \"typ\": \"setup\"}",
                      WHAT ": field 'typ': unknown (expected one of: id, type, args, custom_json, "
-                          "comment, timeout, created_at)");
-        assert_error("{\"id\": \"a\", \"type\": \"setup\", \"deployment_id\": \"d\"}",
-                     WHAT ": field 'deployment_id': unknown (expected one of: id, type, args, "
-                          "custom_json, comment, timeout, created_at)");
+                          "comment, timeout, created_at, deployment_id)");
+        assert_error("{\"id\": \"a\", \"type\": \"setup\", \"deployment_id\": 7}",
+                     WHAT ": field 'deployment_id': expected a string, not a number");
         assert_error("{\"id\": \"a\", \"type\": \"setup\", \"a\\nb\": 1}",
                      WHAT ": field 'a\\x0ab': unknown (expected one of: id, type, args, "
-                          "custom_json, comment, timeout, created_at)");
+                          "custom_json, comment, timeout, created_at, deployment_id)");
 }
 END_TEST
 

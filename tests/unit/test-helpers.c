@@ -4,8 +4,11 @@
 #include <grp.h>
 #include <pwd.h>
 #include <stdlib.h>
+#include <signal.h>
 #include <sys/file.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 
 #include "fs-util.h"
 #include "json-util.h"
@@ -286,6 +289,41 @@ void test_lock_machine(const char *name) {
 void test_unlock_machine(void) {
         close(machine_lock_fd);
         machine_lock_fd = -1;
+}
+
+void test_adopt_orphans(void) {
+        ck_assert_int_eq(prctl(PR_SET_CHILD_SUBREAPER, 1), 0);
+}
+
+/* The parent pid of a process, from /proc/<pid>/stat ("pid (comm) state ppid ..."). */
+static pid_t parent_of(const char *pid) {
+        _cleanup_free_ char *path = strf("/proc/%s/stat", pid), *stat = NULL;
+        char *p, *end;
+        int64_t ppid;
+
+        stat = path ? test_read(path) : NULL;
+        p = stat ? strrchr(stat, ')') : NULL;
+        if (!p || strlen(p) < 5)
+                return 0;
+        p += 4;
+        end = strchr(p, ' ');
+        if (end)
+                *end = 0;
+        return parse_int64(p, &ppid) < 0 ? 0 : (pid_t)ppid;
+}
+
+void test_kill_orphans(void) {
+        DIR *d = opendir("/proc");
+        struct dirent *de;
+        int64_t pid;
+
+        while (d && (de = readdir(d)))
+                if (parse_int64(de->d_name, &pid) >= 0 && parent_of(de->d_name) == getpid())
+                        (void)kill((pid_t)pid, SIGKILL);
+        if (d)
+                closedir(d);
+        while (waitpid(-1, NULL, 0) > 0 || errno == EINTR)
+                ;
 }
 
 int test_run_suite(Suite *s) {

@@ -97,3 +97,10 @@ void test_unlock_machine(void);
 
 /* Runs one Check suite and returns the process exit status. */
 int test_run_suite(Suite *s);
+
+/* Servers and daemons a test starts outlive it when it fails (Check's fork mode ends the test
+ * process at once). test_adopt_orphans() in the suite's process makes them its children when
+ * their parent dies; test_kill_orphans(), from an unchecked teardown, kills and reaps every
+ * child it has left. */
+void test_adopt_orphans(void);
+void test_kill_orphans(void);

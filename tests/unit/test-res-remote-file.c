@@ -1,174 +1,38 @@
 /* SPDX-License-Identifier: MIT */
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <signal.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
-#include <time.h>
 
 #include "fs-util.h"
+#include "server-nginx.h"
 #include "str-util.h"
 #include "test-helpers.h"
 
-static char *web; /* nginx prefix: nginx.conf, logs, docroot/ */
-static pid_t nginx_pid;
-static unsigned port;
+static TestNginx *nginx;
 
 #define PAYLOAD "payload bytes\n"
 #define PAYLOAD_SHA256 "1ac30fd677168dffa8e69a4c83256bc951fd9d50ab6d8774f60d279f84ee6406"
 #define PAYLOAD2 "second version, longer\n"
 
-static unsigned free_port(void) {
-        struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-        socklen_t len = sizeof(a);
-        int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-
-        ck_assert_int_ge(fd, 0);
-        ck_assert_int_eq(bind(fd, (struct sockaddr *) &a, sizeof(a)), 0);
-        ck_assert_int_eq(getsockname(fd, (struct sockaddr *) &a, &len), 0);
-        close(fd);
-        return ntohs(a.sin_port);
-}
-
-static bool port_open(unsigned p) {
-        struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t) p),
-                                 .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-        int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        bool ok;
-
-        ck_assert_int_ge(fd, 0);
-        ok = connect(fd, (struct sockaddr *) &a, sizeof(a)) == 0;
-        close(fd);
-        return ok;
-}
-
-/* A private nginx on 127.0.0.1:port serving web/docroot, everything it writes inside web. */
-static void nginx_start(void) {
-        _cleanup_free_ char *conf = NULL, *conf_path = NULL, *docroot = NULL, *errlog = NULL;
-        struct timespec pause = { 0, 10 * 1000 * 1000 };
-
-        port = free_port();
-        conf = strf("daemon off;\n"
-                    "worker_processes 1;\n"
-                    "pid %1$s/nginx.pid;\n"
-                    "error_log %1$s/error.log;\n"
-                    "events { worker_connections 64; }\n"
-                    "http {\n"
-                    "    access_log %1$s/access.log;\n"
-                    "    client_body_temp_path %1$s/client_body;\n"
-                    "    proxy_temp_path %1$s/proxy;\n"
-                    "    fastcgi_temp_path %1$s/fastcgi;\n"
-                    "    uwsgi_temp_path %1$s/uwsgi;\n"
-                    "    scgi_temp_path %1$s/scgi;\n"
-                    "    server { listen 127.0.0.1:%2$u; root %1$s/docroot; }\n"
-                    "}\n",
-                    web, port);
-        conf_path = strf("%s/nginx.conf", web);
-        docroot = strf("%s/docroot", web);
-        errlog = strf("%s/error.log", web);
-        test_write(conf_path, conf);
-        ck_assert_int_eq(mkdir(docroot, 0755), 0);
-
-        nginx_pid = fork();
-        ck_assert_int_ge(nginx_pid, 0);
-        if (nginx_pid == 0) {
-                execlp("nginx", "nginx", "-p", web, "-c", conf_path, "-e", errlog, (char *) NULL);
-                /* A PATH without sbin (a non-root shell) still finds Debian's nginx. */
-                execl("/usr/sbin/nginx", "nginx", "-p", web, "-c", conf_path, "-e", errlog,
-                      (char *) NULL);
-                _exit(127);
-        }
-
-        for (unsigned i = 0; i < 1000; i++) {
-                int status;
-
-                if (port_open(port))
-                        return;
-                if (waitpid(nginx_pid, &status, WNOHANG) == nginx_pid) {
-                        _cleanup_free_ char *log = test_read(errlog);
-
-                        nginx_pid = 0;
-                        ck_abort_msg("nginx exited with status %d (is nginx installed?): %s",
-                                     status, strempty(log));
-                }
-                nanosleep(&pause, NULL);
-        }
-        ck_abort_msg("nginx did not listen on 127.0.0.1:%u within 10 s", port);
-}
-
 static void setup(void) {
         test_recipe_setup();
-        web = test_tmpdir();
-        nginx_start();
+        nginx = test_nginx_start(NULL);
 }
 
 static void teardown(void) {
-        if (nginx_pid > 0) {
-                kill(nginx_pid, SIGTERM);
-                waitpid(nginx_pid, NULL, 0);
-                nginx_pid = 0;
-        }
+        test_nginx_free(nginx);
+        nginx = NULL;
         test_recipe_teardown();
-        test_rmdir(web);
-        web = mfree(web);
 }
 
 static void serve(const char *name, const char *content) {
-        _cleanup_free_ char *p = strf("%s/docroot/%s", web, name);
-
-        test_write(p, content);
+        test_nginx_serve(nginx, name, content, strlen(content));
 }
 
-/* The requests nginx saw, "METHOD STATUS" joined with ",". */
-static char *requests(void) {
-        _cleanup_free_ char *p = strf("%s/access.log", web), *log = test_read(p);
-        _cleanup_strv_free_ char **l = NULL;
-        char *line = log, *r;
-
-        while (line && *line) {
-                char *nl = strchr(line, '\n'), *q = strchr(line, '"'), *sp, *end;
-
-                ck_assert_ptr_nonnull(nl);
-                ck_assert_ptr_nonnull(q);
-                sp = strchr(q + 1, ' ');
-                end = strchr(q + 1, '"');
-                ck_assert_ptr_nonnull(sp);
-                ck_assert_ptr_nonnull(end);
-                ck_assert_int_eq(strv_push(&l, strf("%.*s %.3s", (int) (sp - q - 1), q + 1,
-                                                    end + 2)),
-                                 0);
-                line = nl + 1;
-        }
-        r = l ? strv_join(l, ",") : strdup("");
-        ck_assert_ptr_nonnull(r);
-        return r;
-}
-
-/* nginx logs a request after it has answered it: give the log line a moment to appear. */
 static void assert_requests(const char *want) {
-        struct timespec pause = { 0, 10 * 1000 * 1000 };
-        char *got = NULL;
-
-        for (unsigned i = 0; i < 200; i++) {
-                free(got);
-                got = requests();
-                if (streq(got, want))
-                        break;
-                nanosleep(&pause, NULL);
-        }
-        ck_assert_str_eq(got, want);
-        free(got);
+        test_nginx_assert_requests(nginx, false, want);
 }
 
-/* For "no request was made": wait longer than a log line takes, then compare. */
 static void assert_no_new_requests(const char *want) {
-        struct timespec settle = { 0, 200 * 1000 * 1000 };
-        _cleanup_free_ char *got = NULL;
-
-        nanosleep(&settle, NULL);
-        got = requests();
-        ck_assert_str_eq(got, want);
+        test_nginx_assert_no_new_requests(nginx, false, want);
 }
 
 /* A recipe downloading name from the test's nginx to out/data. */
@@ -177,7 +41,7 @@ static char *recipe(const char *name, const char *more) {
                        "    path: '{{out}}/data'\n"
                        "    url: http://127.0.0.1:%u/%s\n"
                        "%s",
-                       port, name, more);
+                       nginx->port, name, more);
 
         ck_assert_ptr_nonnull(y);
         return y;
@@ -195,7 +59,7 @@ START_TEST(download_with_sha256) {
                                   "    mode: '0640'\n");
         first = test_run_recipe(yaml, false, 0);
         ck_assert_str_eq(test_report_status(first, 0), "changed");
-        want = strf("download http://127.0.0.1:%u/data.bin to %s", port, p);
+        want = strf("download http://127.0.0.1:%u/data.bin to %s", nginx->port, p);
         ck_assert_str_eq(test_report_change(first, 0, 0), want);
         ck_assert_uint_eq(test_report_n_changes(first, 0), 1);
         data = test_read(p);
@@ -234,7 +98,7 @@ START_TEST(conditional_get) {
         state_path = strf("%s/.cache/remote_file/%s.json", test_cookbooks, hash);
         state = test_read(state_path);
         ck_assert_ptr_nonnull(state);
-        url = strf("\"url\":\"http:\\/\\/127.0.0.1:%u\\/f\"", port);
+        url = strf("\"url\":\"http:\\/\\/127.0.0.1:%u\\/f\"", nginx->port);
         ck_assert_ptr_nonnull(strstr(state, url));
         ck_assert_ptr_nonnull(strstr(state, "\"sha256\":\"" PAYLOAD_SHA256 "\""));
         ck_assert_ptr_nonnull(strstr(state, "\"etag\":\"\\\""));
@@ -298,7 +162,7 @@ START_TEST(sha256_mismatch) {
         ck_assert_str_eq(test_report_status(r1, 0), "failed");
         want = strf("GET http://127.0.0.1:%u/f: sha256 mismatch: expected %s, got %s; %s left "
                     "unchanged",
-                    port, zeros, PAYLOAD_SHA256, p);
+                    nginx->port, zeros, PAYLOAD_SHA256, p);
         ck_assert_str_eq(test_report_error(r1, 0), want);
         ck_assert_uint_eq(test_report_n_changes(r1, 0), 0);
         test_assert_out_entries(0);
@@ -319,7 +183,7 @@ START_TEST(http_error) {
 
         report = test_run_recipe(yaml, false, 1);
         ck_assert_str_eq(test_report_status(report, 0), "failed");
-        want = strf("GET http://127.0.0.1:%u/missing: HTTP status 404", port);
+        want = strf("GET http://127.0.0.1:%u/missing: HTTP status 404", nginx->port);
         ck_assert_str_eq(test_report_error(report, 0), want);
         ck_assert_int_eq(access(p, F_OK), -1);
         test_assert_out_entries(0);
@@ -330,7 +194,7 @@ END_TEST
 START_TEST(connection_refused) {
         _cleanup_free_ char *yaml = NULL, *want = NULL;
         _cleanup_json_ json_object *report = NULL;
-        unsigned closed = free_port();
+        unsigned closed = test_free_port();
 
         yaml = strf("- remote_file: {path: '{{out}}/data', url: 'http://127.0.0.1:%u/f'}\n",
                     closed);

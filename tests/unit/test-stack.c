@@ -172,7 +172,7 @@ START_TEST(test_full) {
                 "   \"data_sources\": [{\"type\": \"postgres\", \"host\": \"db1\"}],"
                 "   \"document_root\": \"public\", \"attributes\": {\"workers\": 4},"
                 "   \"keep_releases\": 3, \"restart_command\": [\"systemctl\", \"restart\", "
-                "\"site\"]}],"
+                "\"site\"], \"symlinks\": {}, \"hook_timeout\": 600}],"
                 " \"instances\": ["
                 "  {\"id\": \"i-2\", \"hostname\": \"i-2\", \"layer_ids\": [\"l-db\"],"
                 "   \"status\": \"online\", \"private_ip\": \"10.0.0.2\"},"
@@ -285,6 +285,12 @@ START_TEST(test_top_level_errors) {
                      "stack.yaml: stack.hostname_theme: expected a string");
         assert_error("stack: {custom_json: 1}\n",
                      "stack.yaml: stack.custom_json: expected a mapping");
+        assert_error("stack: {cookbook_sources: {type: git}}\n",
+                     "stack.yaml: stack.cookbook_sources: expected a list of sources");
+        assert_error("stack: {cookbook_sources: [{type: local, url: /c}, {type: git}]}\n",
+                     "stack.yaml: stack.cookbook_sources[1].url: missing");
+        assert_error("stack: {cookbook_sources: [{type: git, url: u, submodules: 1}]}\n",
+                     "stack.yaml: stack.cookbook_sources[0].submodules: expected true or false");
         assert_error("layers: {}\n", "stack.yaml: layers: expected a list of mappings");
         assert_error("apps: x\n", "stack.yaml: apps: expected a list of mappings");
         assert_error("instances: 1\n", "stack.yaml: instances: expected a list of mappings");
@@ -372,7 +378,8 @@ START_TEST(test_app_errors) {
         assert_error("apps: [{shortname: a, source: git://x}]\n",
                      "stack.yaml: apps[0].source: expected a mapping (type, url, revision, ...)");
         assert_error("apps: [{shortname: a, source: {type: svn, url: u}}]\n",
-                     "stack.yaml: apps[0].source.type: expected one of: git, s3, archive, http");
+                     "stack.yaml: apps[0].source.type: expected one of: git, s3, archive, http, "
+                     "local");
         assert_error("apps: [{shortname: a, source: {url: u}}]\n",
                      "stack.yaml: apps[0].source.type: missing");
         assert_error("apps: [{shortname: a, source: {type: git}}]\n",
