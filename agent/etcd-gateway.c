@@ -275,8 +275,10 @@ static int txn_compare(json_object *txn, const char *key, bool prefix, EtcdCompa
         if (r >= 0)
                 r = add_string(c, "result", results[result]);
         if (r >= 0)
-                r = target == ETCD_COMPARE_VALUE ? add_bytes(c, "value", value, strlen(value))
-                                                 : add_int64(c, fields[target], number);
+                /* value is not NULL here (checked above); strempty() for the optimiser. */
+                r = target == ETCD_COMPARE_VALUE
+                            ? add_bytes(c, "value", value, strlen(strempty(value)))
+                            : add_int64(c, fields[target], number);
         if (r < 0)
                 return r;
         return append(list, TAKE_PTR(c));

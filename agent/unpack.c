@@ -562,7 +562,9 @@ static void remove_children(int dir_fd) {
                         (void)unlinkat(dirfd(d), de->d_name, 0);
                         continue;
                 }
-                (void)fchmodat(dirfd(d), de->d_name, (st.st_mode & 07777) | 0700, 0);
+                /* One we cannot make ours to empty stays (and with it, its parent). */
+                if (fchmodat(dirfd(d), de->d_name, (st.st_mode & 07777) | 0700, 0) < 0)
+                        continue;
                 sub = openat(dirfd(d), de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
                 if (sub >= 0) {
                         remove_children(sub);
