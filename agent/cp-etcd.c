@@ -70,6 +70,7 @@ typedef struct CpEtcd {
 
         int64_t revision;     /* every command event up to it is handled */
         int64_t lease;        /* 0: none yet, or lapsed */
+        usec_t beat_started;  /* CLOCK_MONOTONIC: the beat in flight began; 0: none */
         json_object *alive;   /* the heartbeat record to put */
         json_object *acked;   /* ids the agent journalled that have no result yet */
         json_object *pending; /* ids named by watch events, to check and hand over */
@@ -98,6 +99,7 @@ static void put_free(Put *p) {
 static void cancel_requests(CpEtcd *e) {
         e->connect_req = curl_request_cancel(e->connect_req);
         e->heartbeat_req = curl_request_cancel(e->heartbeat_req);
+        e->beat_started = 0;
         e->put_req = curl_request_cancel(e->put_req);
         e->scan_req = curl_request_cancel(e->scan_req);
         e->check_req = curl_request_cancel(e->check_req);
@@ -611,8 +613,14 @@ static void on_alive_put(CurlRequest *req _unused_, const CurlResponse *resp, vo
                 heartbeat_send(e);
                 return;
         }
-        if (r < 0)
+        if (r < 0) {
                 call_failed(e, r, error);
+                return;
+        }
+        /* The round trip of a beat (keep-alive or grant, then put), for fleet measurements. */
+        log_debug("heartbeat round trip %.1f ms (lease kept alive, alive record put)",
+                  (double)(now_usec(CLOCK_MONOTONIC) - e->beat_started) / USEC_PER_MSEC);
+        e->beat_started = 0;
 }
 
 static void alive_put(CpEtcd *e) {
@@ -677,6 +685,8 @@ static void heartbeat_send(CpEtcd *e) {
 
         if (e->state != STATE_UP || e->heartbeat_req || !e->alive)
                 return;
+        if (e->beat_started == 0)
+                e->beat_started = now_usec(CLOCK_MONOTONIC);
         if (e->lease == 0) {
                 int64_t ttl = (int64_t)((e->health_timeout + USEC_PER_SEC - 1) / USEC_PER_SEC);
 
