@@ -52,21 +52,8 @@ static void update_done(Update *up) {
         json_object_put(up->fetched);
 }
 
-static void update_log(Update *up, int priority, const char *fmt, ...) _printf_(3, 4);
-static void update_log(Update *up, int priority, const char *fmt, ...) {
-        _cleanup_free_ char *message = NULL;
-        va_list ap;
-
-        va_start(ap, fmt);
-        message = strfv(fmt, ap);
-        va_end(ap);
-        if (!message)
-                return;
-        if (up->fetch.log)
-                up->fetch.log(priority, &(LogContext){}, message, up->fetch.log_userdata);
-        else
-                fprintf(stderr, "%s\n", message);
-}
+#define update_log(up, priority, ...) \
+        runtime_log_to((up)->fetch.log, (up)->fetch.log_userdata, priority, NULL, __VA_ARGS__)
 
 static int add_string(json_object *o, const char *key, const char *value) {
         json_object *v = json_object_new_string(value);

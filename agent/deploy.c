@@ -31,22 +31,9 @@ static void app_context_done(AppContext *c) {
         c->resource = mfree(c->resource);
 }
 
-static void app_log(const AppContext *c, int priority, const char *fmt, ...) _printf_(3, 4);
-static void app_log(const AppContext *c, int priority, const char *fmt, ...) {
-        _cleanup_free_ char *message = NULL;
-        LogContext ctx = { .resource = c->resource, .app = c->name };
-        va_list ap;
-
-        va_start(ap, fmt);
-        message = strfv(fmt, ap);
-        va_end(ap);
-        if (!message)
-                return;
-        if (c->run->log)
-                c->run->log(priority, &ctx, message, c->run->log_userdata);
-        else
-                fprintf(stderr, "%s: %s\n", c->resource, message);
-}
+#define app_log(c, priority, ...)                                                           \
+        runtime_log_to((c)->run->log, (c)->run->log_userdata, priority,                    \
+                       &(LogContext){ .resource = (c)->resource, .app = (c)->name }, __VA_ARGS__)
 
 static int app_context_init(const DeployRun *run, AppContext *ret, char **ret_error) {
         const AgentConfig *cfg = run->config;

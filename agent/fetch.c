@@ -57,21 +57,8 @@ static const SourceKey source_keys[] = {
         {},
 };
 
-static void fetch_log(const FetchOptions *o, int priority, const char *fmt, ...) _printf_(3, 4);
-static void fetch_log(const FetchOptions *o, int priority, const char *fmt, ...) {
-        _cleanup_free_ char *message = NULL;
-        va_list ap;
-
-        va_start(ap, fmt);
-        message = strfv(fmt, ap);
-        va_end(ap);
-        if (!message)
-                return;
-        if (o->log)
-                o->log(priority, &(LogContext){}, message, o->log_userdata);
-        else
-                fprintf(stderr, "%s\n", message);
-}
+#define fetch_log(o, priority, ...) \
+        runtime_log_to((o)->log, (o)->log_userdata, priority, NULL, __VA_ARGS__)
 
 static int parse_type(const char *s, SourceType *ret) {
         if (streq_ptr(s, "git"))

@@ -49,21 +49,8 @@ static void git_run_done(GitRun *g) {
         strv_free(g->env);
 }
 
-static void git_log(GitRun *g, int priority, const char *fmt, ...) _printf_(3, 4);
-static void git_log(GitRun *g, int priority, const char *fmt, ...) {
-        _cleanup_free_ char *message = NULL;
-        va_list ap;
-
-        va_start(ap, fmt);
-        message = strfv(fmt, ap);
-        va_end(ap);
-        if (!message)
-                return;
-        if (g->o->log)
-                g->o->log(priority, &(LogContext){}, message, g->o->log_userdata);
-        else
-                fprintf(stderr, "%s\n", message);
-}
+#define git_log(g, priority, ...) \
+        runtime_log_to((g)->o->log, (g)->o->log_userdata, priority, NULL, __VA_ARGS__)
 
 char *git_source_mask_url(const char *url) {
         const char *scheme, *at, *host;

@@ -39,3 +39,6 @@ typedef struct RuntimeConfig {
 
 void runtime_log(const RuntimeConfig *cfg, int priority, const LogContext *ctx, const char *fmt,
                  ...) _printf_(4, 5);
+/* The same for a caller that has only a log function (NULL: stderr); ctx may be NULL. */
+void runtime_log_to(RuntimeLogFn log, void *userdata, int priority, const LogContext *ctx,
+                    const char *fmt, ...) _printf_(5, 6);
