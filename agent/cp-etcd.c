@@ -26,6 +26,9 @@
 #define REQUEST_TIMEOUT_MS 15000L
 /* Commands named by watch events whose results are looked up in one transaction. */
 #define CHECK_BATCH 64
+/* Other instances whose alive records are read in one transaction: etcd refuses one with more
+ * operations than its --max-txn-ops (128 by default, lower on some clusters). */
+#define ALIVE_CHUNK 16
 #define PASSWORD_MAX 4096U
 
 typedef enum EtcdState {
@@ -81,6 +84,7 @@ typedef struct CpEtcd {
         bool stack_wanted;
         json_object *stack_cache; /* the last stack description read */
         json_object *stack_read;  /* read, waiting for the other instances' alive records */
+        size_t alive_next;        /* the first other instance whose alive record is not read */
         bool alive_denied;        /* this user may not read them */
         bool started;
 } CpEtcd;
@@ -810,7 +814,7 @@ static int stack_add(CpEtcd *e, json_object *doc, const EtcdKeyValue *kv, char *
         return 0;
 }
 
-static void alive_check(CpEtcd *e);
+static void alive_request(CpEtcd *e);
 
 static void stack_deliver(CpEtcd *e, json_object *stack, const char *error) {
         e->stack_wanted = false;
@@ -864,9 +868,11 @@ static void on_alive_records(CurlRequest *req _unused_, const CurlResponse *resp
         if (r >= 0)
                 r = etcd_parse_txn(reply, &ok, &responses, &error);
         others = other_instances(e, e->stack_read);
-        for (size_t i = 0; r >= 0 && others && i < json_object_array_length(others); i++) {
+        for (size_t i = 0; r >= 0 && others && i < ALIVE_CHUNK &&
+                           e->alive_next + i < json_object_array_length(others);
+             i++) {
                 _cleanup_(etcd_range_freep) EtcdRange *alive = NULL;
-                json_object *instance = json_object_array_get_idx(others, i);
+                json_object *instance = json_object_array_get_idx(others, e->alive_next + i);
 
                 r = txn_range(responses, i, &alive, &error);
                 /* An instance marked otherwise (stopped, lost) keeps its mark. */
@@ -882,21 +888,22 @@ static void on_alive_records(CurlRequest *req _unused_, const CurlResponse *resp
                 call_failed(e, r, error);
                 return;
         }
+        e->alive_next += ALIVE_CHUNK;
+        if (e->alive_next < json_object_array_length(others)) {
+                alive_request(e);
+                return;
+        }
         stack_finish(e);
 }
 
-/* Instances defined as online whose alive record is gone are "connection_lost" for the
- * recipes; a user that may not read those records leaves the definitions as they are. */
-static void alive_check(CpEtcd *e) {
+/* The alive records of the next ALIVE_CHUNK other instances, from e->alive_next on. */
+static void alive_request(CpEtcd *e) {
         _cleanup_json_ json_object *txn = NULL, *others = other_instances(e, e->stack_read);
 
         if (!others || etcd_txn_new(&txn) < 0)
                 goto fail;
-        if (e->alive_denied || json_object_array_length(others) == 0) {
-                stack_finish(e);
-                return;
-        }
-        for (size_t i = 0; i < json_object_array_length(others); i++) {
+        for (size_t i = e->alive_next;
+             i < json_object_array_length(others) && i < e->alive_next + ALIVE_CHUNK; i++) {
                 const char *id = json_get_string(json_object_array_get_idx(others, i), "id");
                 _cleanup_free_ char *k = strf("%s/instances/%s/alive", e->prefix, strempty(id));
                 _cleanup_json_ json_object *range = NULL;
@@ -910,6 +917,24 @@ static void alive_check(CpEtcd *e) {
         return;
 fail:
         connection_failed(e, -ENOMEM, "reading the stack", strerror(ENOMEM));
+}
+
+/* Instances defined as online whose alive record is gone are "connection_lost" for the
+ * recipes; a user that may not read those records leaves the definitions as they are. The
+ * records are read ALIVE_CHUNK at a time, one request after the other. */
+static void alive_check(CpEtcd *e) {
+        _cleanup_json_ json_object *others = other_instances(e, e->stack_read);
+
+        if (!others) {
+                connection_failed(e, -ENOMEM, "reading the stack", strerror(ENOMEM));
+                return;
+        }
+        if (e->alive_denied || json_object_array_length(others) == 0) {
+                stack_finish(e);
+                return;
+        }
+        e->alive_next = 0;
+        alive_request(e);
 }
 
 static void on_stack(CurlRequest *req _unused_, const CurlResponse *resp, void *userdata) {

@@ -5,14 +5,22 @@
  * {name, args}, custom_json, comment, created_at, instance_ids, commands: {instance: command
  * id}}; with it, in the same transaction, each target gets a command in the agent's format
  * (docs/agent.md) at <prefix>/instances/<i>/commands/<cmd> = {id, type, args, custom_json,
- * comment, created_at, deployment_id}. The agent answers at instances/<i>/results/<cmd> and
- * instances/<i>/logs/<cmd>: a deployment's status is what its commands' results add up to. */
+ * comment, created_at, deployment_id}. A deployment to more than TARGETS_PER_TXN instances is
+ * written in several transactions, the record in the last; when one after the first fails, the
+ * commands already written are deleted again (best effort; the error says whether it worked).
+ * The agent answers at instances/<i>/results/<cmd> and instances/<i>/logs/<cmd>: a
+ * deployment's status is what its commands' results add up to. */
 
 #include "command.h"
 #include "json-util.h"
 #include "str-util.h"
 #include "strata.h"
 #include "time-util.h"
+
+/* etcd refuses a transaction with more compares or operations than its --max-txn-ops (128 by
+ * default, lower on some clusters): the commands go in transactions of at most this many
+ * targets (with the stack's compare: 16 compares, 16 puts), the deployment record in the last. */
+#define TARGETS_PER_TXN 15
 
 #define COMMAND_NAMES                                                                              \
         "setup, configure, deploy, undeploy, rollback, start, stop, restart, shutdown, "           \
@@ -150,12 +158,49 @@ static int targets(Strata *s, const char *stack, json_object **ret, char **ret_e
         return 0;
 }
 
+/* Deletes the commands of the first n targets again, after a later transaction failed; appends
+ * to *error what came of it. */
+static void withdraw_commands(Strata *s, json_object *ids, json_object *commands, size_t n,
+                              char **error) {
+        EtcdClient *c = strata_etcd(s);
+        _cleanup_free_ char *first_error = NULL;
+        size_t failed = 0;
+        char *joined;
+
+        for (size_t i = 0; c && i < n; i++) {
+                const char *instance = json_object_get_string(json_object_array_get_idx(ids, i));
+                _cleanup_free_ char *key = strata_key(
+                        s, "instances/%s/commands/%s", instance,
+                        json_object_get_string(json_object_object_get(commands, instance)));
+                _cleanup_free_ char *e = NULL;
+
+                if (!key || etcd_client_delete(c, key, false, NULL, &e) < 0) {
+                        failed++;
+                        if (!first_error)
+                                first_error = key ? strf("%s: %s", key, strempty(e)) : NULL;
+                }
+        }
+        if (!c || failed > 0)
+                joined = strf("%s; %zu of the %zu commands already queued could not be deleted "
+                              "again (%s): delete them by hand",
+                              strempty(*error), c ? failed : n, n,
+                              first_error ?: "no connection to etcd");
+        else
+                joined = strf("%s; the %zu commands already queued were deleted again",
+                              strempty(*error), n);
+        if (joined) {
+                free(*error);
+                *error = joined;
+        }
+}
+
 static int create_deployment(Strata *s) {
         _cleanup_json_ json_object *name = NULL, *args = NULL, *custom = NULL, *dep = NULL,
-                                   *txn = NULL, *ids = NULL, *commands = NULL, *command = NULL,
-                                   *app = NULL;
+                                   *txns = json_object_new_array(), *ids = NULL, *commands = NULL,
+                                   *command = NULL, *app = NULL;
         _cleanup_free_ char *error = NULL, *id = NULL, *now = NULL, *key = NULL, *stack_key = NULL;
         const char *stack, *app_id, *comment = arg_string(s, "comment");
+        json_object *txn = NULL, *queued; /* the last of txns; commands, once in dep */
         int r;
 
         r = arg_identifier(s, "stack-id", &stack, &error);
@@ -205,7 +250,7 @@ static int create_deployment(Strata *s) {
         command = json_object_new_object();
         commands = json_object_new_object();
         dep = json_object_new_object();
-        if (!now || !key || !stack_key || !command || !commands || !dep ||
+        if (!now || !key || !stack_key || !command || !commands || !dep || !txns ||
             json_add_string(command, "name", json_object_get_string(name)) < 0 ||
             json_add(command, "args", json_object_get(args)) < 0 ||
             json_add_string(dep, "id", id) < 0 || json_add_string(dep, "stack_id", stack) < 0 ||
@@ -215,9 +260,7 @@ static int create_deployment(Strata *s) {
                      custom ? json_object_get(custom) : json_object_new_object()) < 0 ||
             json_add_string(dep, "comment", comment ?: "") < 0 ||
             json_add_string(dep, "created_at", now) < 0 ||
-            json_add(dep, "instance_ids", json_object_get(ids)) < 0 || etcd_txn_new(&txn) < 0 ||
-            etcd_txn_compare(txn, stack_key, ETCD_COMPARE_VERSION, ETCD_COMPARE_GREATER, 0, NULL) <
-                    0)
+            json_add(dep, "instance_ids", json_object_get(ids)) < 0)
                 return strata_fail(-ENOMEM, NULL);
 
         for (size_t i = 0; i < json_object_array_length(ids); i++) {
@@ -227,6 +270,16 @@ static int create_deployment(Strata *s) {
                 _cleanup_json_ json_object *c = json_object_new_object(), *checked = NULL;
                 const char *text;
 
+                if (i % TARGETS_PER_TXN == 0) {
+                        txn = NULL;
+                        if (etcd_txn_new(&txn) < 0 || json_object_array_add(txns, txn) < 0) {
+                                json_object_put(txn);
+                                return strata_fail(-ENOMEM, NULL);
+                        }
+                        if (etcd_txn_compare(txn, stack_key, ETCD_COMPARE_VERSION,
+                                             ETCD_COMPARE_GREATER, 0, NULL) < 0)
+                                return strata_fail(-ENOMEM, NULL);
+                }
                 r = strata_new_id(&cmd_id);
                 if (r < 0)
                         return strata_fail(r, NULL);
@@ -255,14 +308,21 @@ static int create_deployment(Strata *s) {
                     txn_put(txn, cmd_key, c) < 0)
                         return strata_fail(-ENOMEM, NULL);
         }
+        queued = commands;
         if (json_add(dep, "commands", TAKE_PTR(commands)) < 0 || txn_put(txn, key, dep) < 0)
                 return strata_fail(-ENOMEM, NULL);
 
-        r = txn_run(s, TAKE_PTR(txn),
-                    "the stack or one of the target instances went away meanwhile; try again",
-                    &error);
-        if (r < 0)
-                return strata_fail(r, error);
+        for (size_t b = 0; b < json_object_array_length(txns); b++) {
+                r = txn_run(s, json_object_get(json_object_array_get_idx(txns, b)),
+                            "the stack or one of the target instances went away meanwhile; try "
+                            "again",
+                            &error);
+                if (r < 0) {
+                        if (b > 0)
+                                withdraw_commands(s, ids, queued, b * TARGETS_PER_TXN, &error);
+                        return strata_fail(r, error);
+                }
+        }
         return print_id("DeploymentId", id);
 }
 

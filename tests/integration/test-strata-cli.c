@@ -985,6 +985,77 @@ START_TEST(deployments_target_and_aggregate) {
 }
 END_TEST
 
+#define MANY 20
+
+/* On an etcd that takes at most 16 operations in a transaction, a deployment to 20 instances
+ * still queues one command for each, and the record names them all. */
+START_TEST(deployment_over_max_txn_ops) {
+        TestEtcd *shared = etcd;
+        _cleanup_free_ char *shared_token = TAKE_PTR(admin_token), *out = NULL, *err = NULL,
+                            *stack = NULL, *layer = NULL, *d = NULL, *first = NULL;
+        _cleanup_strv_free_ char **instances = NULL;
+        _cleanup_json_ json_object *record = NULL, *cmds = NULL;
+        int r;
+
+        etcd = test_etcd_start_max_txn_ops(16);
+        as_user = NULL;
+        r = strata(&out, &err, "init", "--admin-password-file", admin_password_file, NULL);
+        ck_assert_msg(r == 0, "init: exit %d: %s", r, err);
+        as_user = "admin";
+        admin_token = test_etcd_token(etcd, "admin", ADMIN_PASSWORD);
+
+        stack = id_of(ok("create-stack", "--name", "big", NULL), "StackId");
+        layer = id_of(
+                ok("create-layer", "--stack-id", stack, "--name", "A", "--shortname", "a", NULL),
+                "LayerId");
+        first = id_of(ok("create-instance", "--stack-id", stack, "--layer-ids", layer, NULL),
+                      "InstanceId");
+        {
+                _cleanup_free_ char *k = key("stacks/%s/instances/%s", stack, first);
+                _cleanup_free_ char *v = stored(k);
+
+                record = parse(v);
+        }
+        ck_assert_int_ge(strv_extend(&instances, first), 0);
+        /* The others as copies of the first record. */
+        for (unsigned i = 1; i < MANY; i++) {
+                _cleanup_free_ char *id = strf("%s-%02u", first, i), *k = NULL;
+
+                ck_assert_ptr_nonnull(id);
+                k = key("stacks/%s/instances/%s", stack, id);
+                json_object_object_add(record, "id", json_object_new_string(id));
+                test_etcd_put(etcd, admin_token, k,
+                              json_object_to_json_string_ext(record, JSON_C_TO_STRING_PLAIN));
+                ck_assert_int_ge(strv_extend(&instances, id), 0);
+        }
+        for (char **i = instances; *i; i++)
+                set_online(*i);
+
+        d = id_of(ok("create-deployment", "--stack-id", stack, "--command",
+                     "{\"Name\":\"configure\"}", NULL),
+                  "DeploymentId");
+        cmds = deployment_commands(stack, d);
+        ck_assert_uint_eq(json_object_object_length(cmds), MANY);
+        for (char **i = instances; *i; i++) {
+                _cleanup_free_ char *p = key("instances/%s/commands/", *i), *keys = NULL,
+                                    *want = NULL, *dep = NULL;
+                const char *cmd = json_get_string(cmds, *i);
+
+                ck_assert_msg(cmd, "no command for %s", *i);
+                keys = test_etcd_keys(etcd, admin_token, p);
+                want = strf("%s%s", p, cmd);
+                ck_assert_str_eq(keys, want);
+                dep = stored_field(want, "deployment_id");
+                ck_assert_str_eq(dep, d);
+        }
+
+        test_etcd_free(etcd);
+        etcd = shared;
+        free(admin_token);
+        admin_token = TAKE_PTR(shared_token);
+}
+END_TEST
+
 /* Adds the records stored below <prefix>/stacks/<stack>/<dir>/ to doc[name]. */
 static void add_records(json_object *doc, const char *stack, const char *dir, const char *name) {
         _cleanup_free_ char *p = key("stacks/%s/%s/", stack, dir);
@@ -1083,6 +1154,7 @@ static Suite *suite(void) {
         tcase_add_test(tc, clone_stack_copies_layers_apps_and_custom_json);
         tcase_add_test(tc, register_instance_makes_credentials_limited_to_it);
         tcase_add_test(tc, deployments_target_and_aggregate);
+        tcase_add_test(tc, deployment_over_max_txn_ops);
         tcase_add_test(tc, records_are_what_the_agent_reads);
         suite_add_tcase(s, tc);
         return s;

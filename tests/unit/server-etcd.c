@@ -76,10 +76,11 @@ static void spawn(TestEtcd *e) {
         _cleanup_free_ char *data = strf("%s/data", e->dir), *log = strf("%s/etcd.log", e->dir),
                             *client = strf("http://127.0.0.1:%u", e->client_port),
                             *peer = strf("http://127.0.0.1:%u", e->peer_port),
-                            *cluster = strf("t1=http://127.0.0.1:%u", e->peer_port);
+                            *cluster = strf("t1=http://127.0.0.1:%u", e->peer_port),
+                            *ops = strf("%u", e->max_txn_ops);
         pid_t pid;
 
-        ck_assert(data && log && client && peer && cluster);
+        ck_assert(data && log && client && peer && cluster && ops);
         pid = fork();
         ck_assert_int_ge(pid, 0);
         if (pid == 0) {
@@ -95,7 +96,9 @@ static void spawn(TestEtcd *e) {
                        "--initial-advertise-peer-urls", peer, "--initial-cluster", cluster,
                        "--heartbeat-interval", "10", "--election-timeout", "50",
                        /* Every CLI run authenticates: the cheapest hash etcd allows. */
-                       "--bcrypt-cost", "4", (char *)NULL);
+                       "--bcrypt-cost", "4",
+                       /* With no limit asked for, the list ends here. */
+                       e->max_txn_ops > 0 ? "--max-txn-ops" : NULL, ops, (char *)NULL);
                 _exit(127);
         }
         e->pid = pid;
@@ -126,9 +129,14 @@ static void wait_healthy(TestEtcd *e) {
 }
 
 TestEtcd *test_etcd_start(void) {
+        return test_etcd_start_max_txn_ops(0);
+}
+
+TestEtcd *test_etcd_start_max_txn_ops(unsigned max_txn_ops) {
         TestEtcd *e = calloc(1, sizeof(*e));
 
         ck_assert_ptr_nonnull(e);
+        e->max_txn_ops = max_txn_ops;
         e->dir = test_tmpdir();
         e->client_port = free_port();
         do

@@ -268,6 +268,50 @@ START_TEST(test_stack) {
 }
 END_TEST
 
+/* More other instances than etcd takes operations in one transaction: their alive records are
+ * read in several, each instance getting its own status. */
+START_TEST(test_stack_many_instances) {
+        json_object *instances;
+
+        cp = control_plane_free(cp);
+        test_etcd_free(etcd);
+        etcd = test_etcd_start_max_txn_ops(16);
+        open_cp(etcd->endpoint, NULL);
+        put(P "/stacks/s1", "{\"name\": \"shop\"}");
+        put(P "/stacks/s1/instances/i-1", "{}");
+        /* n-01 .. n-40: the even ones beat. */
+        for (unsigned i = 1; i <= 40; i++) {
+                _cleanup_free_ char *k = strf(P "/stacks/s1/instances/n-%02u", i),
+                                    *alive = strf(P "/instances/n-%02u/alive", i);
+
+                put(k, "{}");
+                if (i % 2 == 0)
+                        put(alive, "{}");
+        }
+        start();
+        ck_assert_int_eq(cp->ops->stack(cp, &sink.stack, NULL), 0);
+        run_until(stack_done, 0);
+        ck_assert_msg(sink.stack, "%s", strempty(sink.stack_error));
+
+        instances = json_object_object_get(sink.stack, "instances");
+        ck_assert_uint_eq(json_object_array_length(instances), 41);
+        for (size_t i = 0; i < 41; i++) {
+                json_object *instance = json_object_array_get_idx(instances, i);
+                const char *id = json_get_string(instance, "id");
+                unsigned n;
+
+                ck_assert_ptr_nonnull(id);
+                if (streq(id, "i-1")) {
+                        ck_assert_str_eq(json_get_string(instance, "status"), "online");
+                        continue;
+                }
+                ck_assert_int_eq(sscanf(id, "n-%u", &n), 1);
+                ck_assert_str_eq(json_get_string(instance, "status"),
+                                 n % 2 == 0 ? "online" : "connection_lost");
+        }
+}
+END_TEST
+
 /* A stack document that is not JSON fails the command that asked, naming its key. */
 START_TEST(test_stack_bad_document) {
         put(P "/stacks/s1/layers/web", "{\"recipes\": ");
@@ -463,6 +507,7 @@ static Suite *suite(void) {
         tcase_add_checked_fixture(tc, setup, teardown);
         tcase_set_timeout(tc, 120);
         tcase_add_test(tc, test_stack);
+        tcase_add_test(tc, test_stack_many_instances);
         tcase_add_test(tc, test_stack_bad_document);
         tcase_add_test(tc, test_rejected);
         tcase_add_test(tc, test_redelivery);
