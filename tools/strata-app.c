@@ -53,21 +53,6 @@ static int app_output(json_object *record, json_object **ret) {
         return 0;
 }
 
-static int stack_apps(Strata *s, const char *stack, json_object **ret, int64_t *ret_revision,
-                      char **ret_error) {
-        _cleanup_free_ char *key = strata_key(s, "stacks/%s", stack),
-                            *prefix = strata_key(s, "stacks/%s/apps/", stack);
-        _cleanup_json_ json_object *record = NULL;
-        int r;
-
-        if (!key || !prefix)
-                return -ENOMEM;
-        r = record_get(s, key, "stack", stack, &record, NULL, ret_error);
-        if (r < 0)
-                return r;
-        return record_list(s, prefix, ret, ret_revision, ret_error);
-}
-
 /* "My Web App!" -> "my_web_app_": what the AWS console would suggest, as an identifier. */
 static char *shortname_from(const char *name) {
         size_t n = MIN(strlen(name), (size_t)64);
@@ -87,28 +72,15 @@ static char *shortname_from(const char *name) {
         return s;
 }
 
-static int check_shortname(Strata *s, const char *stack, json_object *apps, int64_t revision,
-                           json_object *record, json_object *txn, char **ret_error) {
-        _cleanup_free_ char *prefix = strata_key(s, "stacks/%s/apps/", stack);
-        const char *id = json_get_string(record, "id");
-        const char *shortname = json_get_string(record, "shortname");
-
-        if (!prefix)
-                return -ENOMEM;
-        for (size_t i = 0; i < json_object_array_length(apps); i++) {
-                json_object *a =
-                        json_object_object_get(json_object_array_get_idx(apps, i), "value");
-
-                if (!streq_ptr(json_get_string(a, "id"), id) &&
-                    streq_ptr(json_get_string(a, "shortname"), shortname))
-                        return error_set(ret_error, -EEXIST,
-                                         "%s: shortname '%s': app '%s' of stack '%s' has it "
-                                         "already",
-                                         s->verb->name, shortname, json_get_string(a, "id"), stack);
-        }
-        return etcd_txn_compare_prefix(txn, prefix, ETCD_COMPARE_MOD, ETCD_COMPARE_LESS,
-                                       revision + 1);
-}
+static const StackChild app_child = {
+        .kind = "apps",
+        .noun = "app",
+        .id_phrase = "an app id",
+        .result_key = "Apps",
+        .fields = app_fields,
+        .output = app_output,
+        .shortname_option = "shortname",
+};
 
 static int create_app(Strata *s) {
         _cleanup_json_ json_object *record = json_object_new_object(), *txn = NULL, *apps = NULL;
@@ -129,7 +101,7 @@ static int create_app(Strata *s) {
                 if (!shortname || json_add_string(record, "shortname", shortname) < 0)
                         return strata_fail(-ENOMEM, NULL);
         }
-        r = stack_apps(s, stack, &apps, &revision, &error);
+        r = stack_records(s, stack, "apps", &apps, &revision, &error);
         if (r < 0)
                 return strata_fail(r, error);
 
@@ -142,7 +114,7 @@ static int create_app(Strata *s) {
             json_add_string(record, "stack_id", stack) < 0 ||
             json_add_string(record, "created_at", now) < 0 || etcd_txn_new(&txn) < 0)
                 return strata_fail(-ENOMEM, NULL);
-        r = check_shortname(s, stack, apps, revision, record, txn, &error);
+        r = stack_child_check_shortname(s, &app_child, stack, apps, revision, record, txn, &error);
         if (r < 0)
                 return strata_fail(r, error);
         if (txn_put(txn, key, record) < 0)
@@ -154,99 +126,11 @@ static int create_app(Strata *s) {
 }
 
 static int describe_apps(Strata *s) {
-        _cleanup_json_ json_object *out = json_object_new_array();
-        _cleanup_free_ char *error = NULL;
-        json_object *ids = arg_list(s, "app-ids");
-        const char *stack;
-        int r;
-
-        if (!out)
-                return strata_fail(-ENOMEM, NULL);
-        r = arg_identifier(s, "stack-id", &stack, &error);
-        if (r < 0)
-                return strata_fail(r, error);
-        if (!stack == !ids)
-                return strata_error(STRATA_EXIT_USAGE,
-                                    "describe-apps: expected --stack-id or --app-ids");
-
-        if (stack) {
-                _cleanup_json_ json_object *apps = NULL;
-
-                r = stack_apps(s, stack, &apps, NULL, &error);
-                if (r < 0)
-                        return strata_fail(r, error);
-                for (size_t i = 0; i < json_object_array_length(apps); i++) {
-                        _cleanup_json_ json_object *o = NULL;
-
-                        if (app_output(json_object_object_get(json_object_array_get_idx(apps, i),
-                                                              "value"),
-                                       &o) < 0 ||
-                            json_object_array_add(out, TAKE_PTR(o)) < 0)
-                                return strata_fail(-ENOMEM, NULL);
-                }
-                return print_result("Apps", TAKE_PTR(out));
-        }
-
-        for (size_t i = 0; i < json_object_array_length(ids); i++) {
-                const char *id = json_object_get_string(json_object_array_get_idx(ids, i));
-                _cleanup_free_ char *in_stack = NULL, *key = NULL;
-                _cleanup_json_ json_object *record = NULL, *o = NULL;
-
-                if (!strata_identifier_valid(id))
-                        return strata_error(STRATA_EXIT_USAGE,
-                                            "describe-apps: --app-ids: '%s' is not an app id", id);
-                r = record_find_stack(s, "apps", id, &in_stack, &error);
-                if (r < 0)
-                        return strata_fail(r, error);
-                key = strata_key(s, "stacks/%s/apps/%s", in_stack, id);
-                if (!key)
-                        return strata_fail(-ENOMEM, NULL);
-                r = record_get(s, key, "app", id, &record, NULL, &error);
-                if (r < 0)
-                        return strata_fail(r, error);
-                if (app_output(record, &o) < 0 || json_object_array_add(out, TAKE_PTR(o)) < 0)
-                        return strata_fail(-ENOMEM, NULL);
-        }
-        return print_result("Apps", TAKE_PTR(out));
+        return stack_child_describe(s, &app_child);
 }
 
 static int update_app(Strata *s) {
-        _cleanup_free_ char *stack = NULL, *key = NULL, *error = NULL;
-        const char *id;
-        int r;
-
-        r = arg_identifier(s, "app-id", &id, &error);
-        if (r >= 0)
-                r = record_find_stack(s, "apps", id, &stack, &error);
-        if (r < 0)
-                return strata_fail(r, error);
-        key = strata_key(s, "stacks/%s/apps/%s", stack, id);
-        if (!key)
-                return strata_fail(-ENOMEM, NULL);
-
-        for (unsigned attempt = 0;; attempt++) {
-                _cleanup_json_ json_object *record = NULL, *txn = NULL, *apps = NULL;
-                int64_t revision;
-
-                error = mfree(error);
-                r = stack_apps(s, stack, &apps, &revision, &error);
-                if (r >= 0)
-                        r = record_get(s, key, "app", id, &record, NULL, &error);
-                if (r >= 0)
-                        r = fields_apply(s, app_fields, record, &error);
-                if (r >= 0)
-                        r = etcd_txn_new(&txn);
-                if (r >= 0)
-                        r = check_shortname(s, stack, apps, revision, record, txn, &error);
-                if (r >= 0)
-                        r = txn_put(txn, key, record);
-                if (r < 0)
-                        return strata_fail(r, error);
-                r = txn_run(s, TAKE_PTR(txn), "the stack's apps changed meanwhile; try again",
-                            &error);
-                if (r != -EBUSY || attempt >= 3)
-                        return r < 0 ? strata_fail(r, error) : STRATA_EXIT_SUCCESS;
-        }
+        return stack_child_update(s, &app_child);
 }
 
 static int delete_app(Strata *s) {
@@ -255,14 +139,9 @@ static int delete_app(Strata *s) {
         const char *id;
         int r;
 
-        r = arg_identifier(s, "app-id", &id, &error);
-        if (r >= 0)
-                r = record_find_stack(s, "apps", id, &stack, &error);
+        r = record_locate(s, "app-id", "apps", &id, &stack, &key, &error);
         if (r < 0)
                 return strata_fail(r, error);
-        key = strata_key(s, "stacks/%s/apps/%s", stack, id);
-        if (!key)
-                return strata_fail(-ENOMEM, NULL);
         r = etcd_client_delete(strata_etcd(s), key, false, &deleted, &error);
         if (r < 0)
                 return strata_fail(r, error);

@@ -42,17 +42,7 @@ static const Field instance_fields[] = {
 
 int stack_instances(Strata *s, const char *stack, json_object **ret, int64_t *ret_revision,
                     char **ret_error) {
-        _cleanup_free_ char *key = strata_key(s, "stacks/%s", stack),
-                            *prefix = strata_key(s, "stacks/%s/instances/", stack);
-        _cleanup_json_ json_object *record = NULL;
-        int r;
-
-        if (!key || !prefix)
-                return -ENOMEM;
-        r = record_get(s, key, "stack", stack, &record, NULL, ret_error);
-        if (r < 0)
-                return r;
-        return record_list(s, prefix, ret, ret_revision, ret_error);
+        return stack_records(s, stack, "instances", ret, ret_revision, ret_error);
 }
 
 int instance_status(Strata *s, json_object *record, const char **ret, json_object **ret_alive,
@@ -442,7 +432,6 @@ static int describe_instances(Strata *s) {
                         return strata_fail(-ENOMEM, NULL);
                 for (size_t i = 0; i < json_object_array_length(ids); i++) {
                         const char *id = json_object_get_string(json_object_array_get_idx(ids, i));
-                        _cleanup_free_ char *in_stack = NULL, *key = NULL;
                         _cleanup_json_ json_object *record = NULL, *e = NULL;
 
                         if (!strata_identifier_valid(id))
@@ -450,13 +439,7 @@ static int describe_instances(Strata *s) {
                                                     "describe-instances: --instance-ids: '%s' is "
                                                     "not an instance id",
                                                     id);
-                        r = record_find_stack(s, "instances", id, &in_stack, &error);
-                        if (r < 0)
-                                return strata_fail(r, error);
-                        key = strata_key(s, "stacks/%s/instances/%s", in_stack, id);
-                        if (!key)
-                                return strata_fail(-ENOMEM, NULL);
-                        r = record_get(s, key, "instance", id, &record, NULL, &error);
+                        r = record_get_by_id(s, "instances", "instance", id, &record, &error);
                         if (r < 0)
                                 return strata_fail(r, error);
                         e = json_object_new_object();
@@ -503,16 +486,11 @@ static int update_instance(Strata *s) {
         const char *id;
         int r;
 
-        r = arg_identifier(s, "instance-id", &id, &error);
-        if (r >= 0)
-                r = record_find_stack(s, "instances", id, &stack, &error);
+        r = record_locate(s, "instance-id", "instances", &id, &stack, &key, &error);
         if (r >= 0)
                 r = check_layers(s, stack, &error);
         if (r < 0)
                 return strata_fail(r, error);
-        key = strata_key(s, "stacks/%s/instances/%s", stack, id);
-        if (!key)
-                return strata_fail(-ENOMEM, NULL);
 
         for (unsigned attempt = 0;; attempt++) {
                 _cleanup_json_ json_object *record = NULL, *txn = NULL;
@@ -542,14 +520,11 @@ static int deregister_instance(Strata *s) {
         const char *id, *user;
         int r;
 
-        r = arg_identifier(s, "instance-id", &id, &error);
-        if (r >= 0)
-                r = record_find_stack(s, "instances", id, &stack, &error);
+        r = record_locate(s, "instance-id", "instances", &id, &stack, &key, &error);
         if (r < 0)
                 return strata_fail(r, error);
-        key = strata_key(s, "stacks/%s/instances/%s", stack, id);
         own = strata_key(s, "instances/%s/", id);
-        if (!key || !own)
+        if (!own)
                 return strata_fail(-ENOMEM, NULL);
         r = record_get(s, key, "instance", id, &record, NULL, &error);
         if (r < 0)

@@ -49,47 +49,15 @@ static int layer_output(json_object *record, json_object **ret) {
         return 0;
 }
 
-/* The stack's layers and the revision they were read at; -ENOENT when the stack does not
- * exist. */
-static int stack_layers(Strata *s, const char *stack, json_object **ret, int64_t *ret_revision,
-                        char **ret_error) {
-        _cleanup_free_ char *key = strata_key(s, "stacks/%s", stack),
-                            *prefix = strata_key(s, "stacks/%s/layers/", stack);
-        _cleanup_json_ json_object *record = NULL;
-        int r;
-
-        if (!key || !prefix)
-                return -ENOMEM;
-        r = record_get(s, key, "stack", stack, &record, NULL, ret_error);
-        if (r < 0)
-                return r;
-        return record_list(s, prefix, ret, ret_revision, ret_error);
-}
-
-/* Nothing in the txn happens when another layer took the shortname meanwhile: the layers
- * prefix must be as it was read. */
-static int check_shortname(Strata *s, const char *stack, json_object *layers, int64_t revision,
-                           json_object *record, json_object *txn, char **ret_error) {
-        _cleanup_free_ char *prefix = strata_key(s, "stacks/%s/layers/", stack);
-        const char *id = json_get_string(record, "id");
-        const char *shortname = json_get_string(record, "shortname");
-
-        if (!prefix)
-                return -ENOMEM;
-        for (size_t i = 0; i < json_object_array_length(layers); i++) {
-                json_object *l =
-                        json_object_object_get(json_object_array_get_idx(layers, i), "value");
-
-                if (!streq_ptr(json_get_string(l, "id"), id) &&
-                    streq_ptr(json_get_string(l, "shortname"), shortname))
-                        return error_set(ret_error, -EEXIST,
-                                         "%s: --shortname '%s': layer '%s' of stack '%s' has it "
-                                         "already",
-                                         s->verb->name, shortname, json_get_string(l, "id"), stack);
-        }
-        return etcd_txn_compare_prefix(txn, prefix, ETCD_COMPARE_MOD, ETCD_COMPARE_LESS,
-                                       revision + 1);
-}
+static const StackChild layer_child = {
+        .kind = "layers",
+        .noun = "layer",
+        .id_phrase = "a layer id",
+        .result_key = "Layers",
+        .fields = layer_fields,
+        .output = layer_output,
+        .shortname_option = "--shortname",
+};
 
 static int create_layer(Strata *s) {
         _cleanup_json_ json_object *record = json_object_new_object(), *txn = NULL, *layers = NULL;
@@ -105,7 +73,7 @@ static int create_layer(Strata *s) {
                 r = fields_apply(s, layer_fields, record, &error);
         if (r < 0)
                 return strata_fail(r, error);
-        r = stack_layers(s, stack, &layers, &revision, &error);
+        r = stack_records(s, stack, "layers", &layers, &revision, &error);
         if (r < 0)
                 return strata_fail(r, error);
 
@@ -120,7 +88,8 @@ static int create_layer(Strata *s) {
              json_add_string(record, "type", "custom") < 0) ||
             json_add_string(record, "created_at", now) < 0 || etcd_txn_new(&txn) < 0)
                 return strata_fail(-ENOMEM, NULL);
-        r = check_shortname(s, stack, layers, revision, record, txn, &error);
+        r = stack_child_check_shortname(s, &layer_child, stack, layers, revision, record, txn,
+                                        &error);
         if (r < 0)
                 return strata_fail(r, error);
         if (txn_put(txn, key, record) < 0)
@@ -132,100 +101,11 @@ static int create_layer(Strata *s) {
 }
 
 static int describe_layers(Strata *s) {
-        _cleanup_json_ json_object *out = json_object_new_array();
-        _cleanup_free_ char *error = NULL;
-        json_object *ids = arg_list(s, "layer-ids");
-        const char *stack;
-        int r;
-
-        if (!out)
-                return strata_fail(-ENOMEM, NULL);
-        r = arg_identifier(s, "stack-id", &stack, &error);
-        if (r < 0)
-                return strata_fail(r, error);
-        if (!stack == !ids)
-                return strata_error(STRATA_EXIT_USAGE,
-                                    "describe-layers: expected --stack-id or --layer-ids");
-
-        if (stack) {
-                _cleanup_json_ json_object *layers = NULL;
-
-                r = stack_layers(s, stack, &layers, NULL, &error);
-                if (r < 0)
-                        return strata_fail(r, error);
-                for (size_t i = 0; i < json_object_array_length(layers); i++) {
-                        _cleanup_json_ json_object *o = NULL;
-
-                        if (layer_output(json_object_object_get(
-                                                 json_object_array_get_idx(layers, i), "value"),
-                                         &o) < 0 ||
-                            json_object_array_add(out, TAKE_PTR(o)) < 0)
-                                return strata_fail(-ENOMEM, NULL);
-                }
-                return print_result("Layers", TAKE_PTR(out));
-        }
-
-        for (size_t i = 0; i < json_object_array_length(ids); i++) {
-                const char *id = json_object_get_string(json_object_array_get_idx(ids, i));
-                _cleanup_free_ char *in_stack = NULL, *key = NULL;
-                _cleanup_json_ json_object *record = NULL, *o = NULL;
-
-                if (!strata_identifier_valid(id))
-                        return strata_error(STRATA_EXIT_USAGE,
-                                            "describe-layers: --layer-ids: '%s' is not a layer id",
-                                            id);
-                r = record_find_stack(s, "layers", id, &in_stack, &error);
-                if (r < 0)
-                        return strata_fail(r, error);
-                key = strata_key(s, "stacks/%s/layers/%s", in_stack, id);
-                if (!key)
-                        return strata_fail(-ENOMEM, NULL);
-                r = record_get(s, key, "layer", id, &record, NULL, &error);
-                if (r < 0)
-                        return strata_fail(r, error);
-                if (layer_output(record, &o) < 0 || json_object_array_add(out, TAKE_PTR(o)) < 0)
-                        return strata_fail(-ENOMEM, NULL);
-        }
-        return print_result("Layers", TAKE_PTR(out));
+        return stack_child_describe(s, &layer_child);
 }
 
 static int update_layer(Strata *s) {
-        _cleanup_free_ char *stack = NULL, *key = NULL, *error = NULL;
-        const char *id;
-        int r;
-
-        r = arg_identifier(s, "layer-id", &id, &error);
-        if (r >= 0)
-                r = record_find_stack(s, "layers", id, &stack, &error);
-        if (r < 0)
-                return strata_fail(r, error);
-        key = strata_key(s, "stacks/%s/layers/%s", stack, id);
-        if (!key)
-                return strata_fail(-ENOMEM, NULL);
-
-        for (unsigned attempt = 0;; attempt++) {
-                _cleanup_json_ json_object *record = NULL, *txn = NULL, *layers = NULL;
-                int64_t revision;
-
-                error = mfree(error);
-                r = stack_layers(s, stack, &layers, &revision, &error);
-                if (r >= 0)
-                        r = record_get(s, key, "layer", id, &record, NULL, &error);
-                if (r >= 0)
-                        r = fields_apply(s, layer_fields, record, &error);
-                if (r >= 0)
-                        r = etcd_txn_new(&txn);
-                if (r >= 0)
-                        r = check_shortname(s, stack, layers, revision, record, txn, &error);
-                if (r >= 0)
-                        r = txn_put(txn, key, record);
-                if (r < 0)
-                        return strata_fail(r, error);
-                r = txn_run(s, TAKE_PTR(txn), "the stack's layers changed meanwhile; try again",
-                            &error);
-                if (r != -EBUSY || attempt >= 3)
-                        return r < 0 ? strata_fail(r, error) : STRATA_EXIT_SUCCESS;
-        }
+        return stack_child_update(s, &layer_child);
 }
 
 static int delete_layer(Strata *s) {
@@ -233,14 +113,11 @@ static int delete_layer(Strata *s) {
         const char *id;
         int r;
 
-        r = arg_identifier(s, "layer-id", &id, &error);
-        if (r >= 0)
-                r = record_find_stack(s, "layers", id, &stack, &error);
+        r = record_locate(s, "layer-id", "layers", &id, &stack, &key, &error);
         if (r < 0)
                 return strata_fail(r, error);
-        key = strata_key(s, "stacks/%s/layers/%s", stack, id);
         prefix = strata_key(s, "stacks/%s/instances/", stack);
-        if (!key || !prefix)
+        if (!prefix)
                 return strata_fail(-ENOMEM, NULL);
 
         for (unsigned attempt = 0;; attempt++) {

@@ -282,6 +282,167 @@ int record_find_stack(Strata *s, const char *kind, const char *id, char **ret_st
                          kind, id);
 }
 
+int stack_records(Strata *s, const char *stack, const char *kind, json_object **ret,
+                  int64_t *ret_revision, char **ret_error) {
+        _cleanup_free_ char *key = strata_key(s, "stacks/%s", stack),
+                            *prefix = strata_key(s, "stacks/%s/%s/", stack, kind);
+        _cleanup_json_ json_object *record = NULL;
+        int r;
+
+        if (!key || !prefix)
+                return -ENOMEM;
+        r = record_get(s, key, "stack", stack, &record, NULL, ret_error);
+        if (r < 0)
+                return r;
+        return record_list(s, prefix, ret, ret_revision, ret_error);
+}
+
+int record_locate(Strata *s, const char *option, const char *kind, const char **ret_id,
+                  char **ret_stack_id, char **ret_key, char **ret_error) {
+        _cleanup_free_ char *stack = NULL, *key = NULL;
+        const char *id;
+        int r;
+
+        r = arg_identifier(s, option, &id, ret_error);
+        if (r >= 0)
+                r = record_find_stack(s, kind, id, &stack, ret_error);
+        if (r < 0)
+                return r;
+        key = strata_key(s, "stacks/%s/%s/%s", stack, kind, id);
+        if (!key)
+                return -ENOMEM;
+        *ret_id = id;
+        *ret_stack_id = TAKE_PTR(stack);
+        *ret_key = TAKE_PTR(key);
+        return 0;
+}
+
+int record_get_by_id(Strata *s, const char *kind, const char *what, const char *id,
+                     json_object **ret, char **ret_error) {
+        _cleanup_free_ char *stack = NULL, *key = NULL;
+        int r;
+
+        r = record_find_stack(s, kind, id, &stack, ret_error);
+        if (r < 0)
+                return r;
+        key = strata_key(s, "stacks/%s/%s/%s", stack, kind, id);
+        if (!key)
+                return -ENOMEM;
+        return record_get(s, key, what, id, ret, NULL, ret_error);
+}
+
+int stack_child_check_shortname(Strata *s, const StackChild *c, const char *stack,
+                                json_object *records, int64_t revision, json_object *record,
+                                json_object *txn, char **ret_error) {
+        _cleanup_free_ char *prefix = strata_key(s, "stacks/%s/%s/", stack, c->kind);
+        const char *id = json_get_string(record, "id");
+        const char *shortname = json_get_string(record, "shortname");
+
+        if (!prefix)
+                return -ENOMEM;
+        for (size_t i = 0; i < json_object_array_length(records); i++) {
+                json_object *o =
+                        json_object_object_get(json_object_array_get_idx(records, i), "value");
+
+                if (!streq_ptr(json_get_string(o, "id"), id) &&
+                    streq_ptr(json_get_string(o, "shortname"), shortname))
+                        return error_set(ret_error, -EEXIST,
+                                         "%s: %s '%s': %s '%s' of stack '%s' has it already",
+                                         s->verb->name, c->shortname_option, shortname, c->noun,
+                                         json_get_string(o, "id"), stack);
+        }
+        return etcd_txn_compare_prefix(txn, prefix, ETCD_COMPARE_MOD, ETCD_COMPARE_LESS,
+                                       revision + 1);
+}
+
+int stack_child_describe(Strata *s, const StackChild *c) {
+        _cleanup_json_ json_object *out = json_object_new_array(), *records = NULL;
+        _cleanup_free_ char *error = NULL, *ids_option = strf("%s-ids", c->noun);
+        json_object *ids;
+        const char *stack;
+        int r;
+
+        if (!out || !ids_option)
+                return strata_fail(-ENOMEM, NULL);
+        ids = arg_list(s, ids_option);
+        r = arg_identifier(s, "stack-id", &stack, &error);
+        if (r < 0)
+                return strata_fail(r, error);
+        if (!stack == !ids)
+                return strata_error(STRATA_EXIT_USAGE, "%s: expected --stack-id or --%s",
+                                    s->verb->name, ids_option);
+
+        if (stack) {
+                r = stack_records(s, stack, c->kind, &records, NULL, &error);
+                if (r < 0)
+                        return strata_fail(r, error);
+                for (size_t i = 0; i < json_object_array_length(records); i++) {
+                        _cleanup_json_ json_object *o = NULL;
+
+                        if (c->output(json_object_object_get(json_object_array_get_idx(records, i),
+                                                             "value"),
+                                      &o) < 0 ||
+                            json_object_array_add(out, TAKE_PTR(o)) < 0)
+                                return strata_fail(-ENOMEM, NULL);
+                }
+                return print_result(c->result_key, TAKE_PTR(out));
+        }
+
+        for (size_t i = 0; i < json_object_array_length(ids); i++) {
+                const char *id = json_object_get_string(json_object_array_get_idx(ids, i));
+                _cleanup_json_ json_object *record = NULL, *o = NULL;
+
+                if (!strata_identifier_valid(id))
+                        return strata_error(STRATA_EXIT_USAGE, "%s: --%s: '%s' is not %s",
+                                            s->verb->name, ids_option, id, c->id_phrase);
+                r = record_get_by_id(s, c->kind, c->noun, id, &record, &error);
+                if (r < 0)
+                        return strata_fail(r, error);
+                if (c->output(record, &o) < 0 || json_object_array_add(out, TAKE_PTR(o)) < 0)
+                        return strata_fail(-ENOMEM, NULL);
+        }
+        return print_result(c->result_key, TAKE_PTR(out));
+}
+
+int stack_child_update(Strata *s, const StackChild *c) {
+        _cleanup_free_ char *stack = NULL, *key = NULL, *error = NULL,
+                            *id_option = strf("%s-id", c->noun),
+                            *conflict =
+                                    strf("the stack's %s changed meanwhile; try again", c->kind);
+        const char *id;
+        int r;
+
+        if (!id_option || !conflict)
+                return strata_fail(-ENOMEM, NULL);
+        r = record_locate(s, id_option, c->kind, &id, &stack, &key, &error);
+        if (r < 0)
+                return strata_fail(r, error);
+
+        for (unsigned attempt = 0;; attempt++) {
+                _cleanup_json_ json_object *record = NULL, *txn = NULL, *records = NULL;
+                int64_t revision;
+
+                error = mfree(error);
+                r = stack_records(s, stack, c->kind, &records, &revision, &error);
+                if (r >= 0)
+                        r = record_get(s, key, c->noun, id, &record, NULL, &error);
+                if (r >= 0)
+                        r = fields_apply(s, c->fields, record, &error);
+                if (r >= 0)
+                        r = etcd_txn_new(&txn);
+                if (r >= 0)
+                        r = stack_child_check_shortname(s, c, stack, records, revision, record, txn,
+                                                        &error);
+                if (r >= 0)
+                        r = txn_put(txn, key, record);
+                if (r < 0)
+                        return strata_fail(r, error);
+                r = txn_run(s, TAKE_PTR(txn), conflict, &error);
+                if (r != -EBUSY || attempt >= 3)
+                        return r < 0 ? strata_fail(r, error) : STRATA_EXIT_SUCCESS;
+        }
+}
+
 const char *record_text(json_object *v) {
         return json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN |
                                                          JSON_C_TO_STRING_NOSLASHESCAPE);

@@ -106,6 +106,18 @@ int record_list(Strata *s, const char *prefix, json_object **ret, int64_t *ret_r
 /* The stack a layer, app, instance or deployment ("layers", ...) with this id is in. */
 int record_find_stack(Strata *s, const char *kind, const char *id, char **ret_stack_id,
                       char **ret_error);
+/* The records of this kind ("layers", ...) of a stack, as record_list(); -ENOENT with "stack
+ * '<id>' does not exist" when the stack is absent. */
+int stack_records(Strata *s, const char *stack, const char *kind, json_object **ret,
+                  int64_t *ret_revision, char **ret_error);
+/* The id in option --<option>, the stack its record of this kind ("layers", ...) is in, and
+ * the record's key. */
+int record_locate(Strata *s, const char *option, const char *kind, const char **ret_id,
+                  char **ret_stack_id, char **ret_key, char **ret_error);
+/* The record of this kind with this id, wherever its stack; errors as record_find_stack() and
+ * record_get(). */
+int record_get_by_id(Strata *s, const char *kind, const char *what, const char *id,
+                     json_object **ret, char **ret_error);
 /* JSON text of a record as stored. */
 const char *record_text(json_object *v);
 
@@ -143,6 +155,25 @@ typedef struct Field {
 int fields_apply(Strata *s, const Field *fields, json_object *record, char **ret_error);
 /* Adds the AWS-shaped fields of record to out. */
 int fields_output(const Field *fields, json_object *record, json_object *out);
+
+/* A kind of record a stack holds by id, with a shortname unique in the stack (layers, apps). */
+typedef struct StackChild {
+        const char *kind;       /* key segment: "layers" */
+        const char *noun;       /* "layer": options --<noun>-id(s), messages "<noun> '<id>'" */
+        const char *id_phrase;  /* "a layer id" */
+        const char *result_key; /* AWS result key: "Layers" */
+        const Field *fields;
+        int (*output)(json_object *record, json_object **ret);
+        const char *shortname_option; /* how messages name the shortname */
+} StackChild;
+/* describe-<kind>: --stack-id or --<noun>-ids; update-<noun>: --<noun>-id and the fields. */
+int stack_child_describe(Strata *s, const StackChild *c);
+int stack_child_update(Strata *s, const StackChild *c);
+/* -EEXIST when another of the stack's records (as read at revision) has record's shortname;
+ * else adds to txn that nothing changed in them since. */
+int stack_child_check_shortname(Strata *s, const StackChild *c, const char *stack,
+                                json_object *records, int64_t revision, json_object *record,
+                                json_object *txn, char **ret_error);
 
 /* Helpers for building output. */
 int json_add_string(json_object *o, const char *key, const char *value); /* NULL: skipped */
