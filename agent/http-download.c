@@ -122,7 +122,7 @@ static int restrict_protocols(CURL *c) {
 
 static size_t transfer_write(char *p, size_t size, size_t n, void *userdata) {
         Transfer *t = userdata;
-        size_t len = size * n, done = 0;
+        size_t len = size * n;
         long status = 0;
 
         (void)curl_easy_getinfo(t->curl, CURLINFO_RESPONSE_CODE, &status);
@@ -138,33 +138,11 @@ static size_t transfer_write(char *p, size_t size, size_t n, void *userdata) {
                 t->too_big = true;
                 return 0;
         }
-        while (done < len) {
-                ssize_t k = write(t->fd, p + done, len - done);
-
-                if (k < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        t->write_error = -errno;
-                        return 0;
-                }
-                done += (size_t)k;
-        }
+        t->write_error = loop_write(t->fd, p, len);
+        if (t->write_error < 0)
+                return 0;
         t->size += len;
         return len;
-}
-
-/* A header value as sent back verbatim in a later request: printable ASCII, bounded. */
-static char *header_value(const char *p, size_t len) {
-        while (len > 0 && (*p == ' ' || *p == '\t'))
-                p++, len--;
-        while (len > 0 && (p[len - 1] == '\r' || p[len - 1] == '\n' || p[len - 1] == ' '))
-                len--;
-        if (len == 0 || len > VALIDATOR_MAX)
-                return NULL;
-        for (size_t i = 0; i < len; i++)
-                if (p[i] < 0x20 || p[i] > 0x7e)
-                        return NULL;
-        return strndup(p, len);
 }
 
 static void take_header(char **field, const char *name, const char *p, size_t len) {
@@ -172,7 +150,7 @@ static void take_header(char **field, const char *name, const char *p, size_t le
 
         if (len > n && strncasecmp(p, name, n) == 0) {
                 free(*field);
-                *field = header_value(p + n, len - n);
+                *field = http_header_value(p + n, len - n, VALIDATOR_MAX);
         }
 }
 

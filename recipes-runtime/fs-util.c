@@ -86,7 +86,7 @@ int read_full_fd(int fd, size_t max, char **ret, size_t *ret_len) {
         return 0;
 }
 
-static int loop_write(int fd, const void *data, size_t len) {
+int loop_write(int fd, const void *data, size_t len) {
         const char *p = data;
 
         while (len > 0) {

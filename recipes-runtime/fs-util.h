@@ -10,6 +10,8 @@
  * read_full_fd() reads what is left of an open file the same way. */
 int read_full_file(const char *path, size_t max, char **ret, size_t *ret_len);
 int read_full_fd(int fd, size_t max, char **ret, size_t *ret_len);
+/* Writes all of data, retrying short writes and EINTR; 0 or -errno. */
+int loop_write(int fd, const void *data, size_t len);
 
 typedef enum WriteFlags {
         /* fsync the file before the rename and the directory after it: the write survives a

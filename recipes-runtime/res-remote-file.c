@@ -74,39 +74,17 @@ static void curl_slist_free_allp(struct curl_slist **l) {
 
 static size_t download_write(char *p, size_t size, size_t n, void *userdata) {
         Download *d = userdata;
-        size_t len = size * n, done = 0;
+        size_t len = size * n;
 
         if (d->size + len > REMOTE_FILE_MAX) {
                 d->too_big = true;
                 return 0;
         }
-        while (done < len) {
-                ssize_t k = write(d->fd, p + done, len - done);
-
-                if (k < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        d->write_error = -errno;
-                        return 0;
-                }
-                done += (size_t) k;
-        }
+        d->write_error = loop_write(d->fd, p, len);
+        if (d->write_error < 0)
+                return 0;
         d->size += len;
         return len;
-}
-
-/* A header value as sent back verbatim in a later request: printable ASCII, bounded. */
-static char *header_value(const char *p, size_t len) {
-        while (len > 0 && (*p == ' ' || *p == '\t'))
-                p++, len--;
-        while (len > 0 && (p[len - 1] == '\r' || p[len - 1] == '\n' || p[len - 1] == ' '))
-                len--;
-        if (len == 0 || len > REMOTE_FILE_VALIDATOR_MAX)
-                return NULL;
-        for (size_t i = 0; i < len; i++)
-                if (p[i] < 0x20 || p[i] > 0x7e)
-                        return NULL;
-        return strndup(p, len);
 }
 
 static size_t download_header(char *p, size_t size, size_t n, void *userdata) {
@@ -120,12 +98,14 @@ static size_t download_header(char *p, size_t size, size_t n, void *userdata) {
                 d->last_modified = mfree(d->last_modified);
         } else if (len > strlen(etag) && strncasecmp(p, etag, strlen(etag)) == 0) {
                 free(d->etag);
-                d->etag = header_value(p + strlen(etag), len - strlen(etag));
+                d->etag = http_header_value(p + strlen(etag), len - strlen(etag),
+                                            REMOTE_FILE_VALIDATOR_MAX);
         } else if (len > strlen(last_modified) &&
                    strncasecmp(p, last_modified, strlen(last_modified)) == 0) {
                 free(d->last_modified);
-                d->last_modified = header_value(p + strlen(last_modified),
-                                                len - strlen(last_modified));
+                d->last_modified = http_header_value(p + strlen(last_modified),
+                                                     len - strlen(last_modified),
+                                                     REMOTE_FILE_VALIDATOR_MAX);
         }
         return len;
 }

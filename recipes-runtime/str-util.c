@@ -314,3 +314,16 @@ void strbuf_done(StrBuf *b) {
         b->data = NULL;
         b->len = b->allocated = 0;
 }
+
+char *http_header_value(const char *p, size_t len, size_t max) {
+        while (len > 0 && (*p == ' ' || *p == '\t'))
+                p++, len--;
+        while (len > 0 && (p[len - 1] == '\r' || p[len - 1] == '\n' || p[len - 1] == ' '))
+                len--;
+        if (len == 0 || len > max)
+                return NULL;
+        for (size_t i = 0; i < len; i++)
+                if (p[i] < 0x20 || p[i] > 0x7e)
+                        return NULL;
+        return strndup(p, len);
+}

@@ -8,6 +8,10 @@
 
 /* Formats a malloc'd string; NULL when out of memory. */
 char *strf(const char *fmt, ...) _printf_(1, 2);
+/* The value of an HTTP response header line "Name: value\r\n" after its name (`p`, `len` start
+ * past the colon), as it may be sent back verbatim in a later request (ETag, Last-Modified):
+ * trimmed, printable ASCII, at most `max` bytes; NULL otherwise or without memory. */
+char *http_header_value(const char *p, size_t len, size_t max);
 char *strfv(const char *fmt, va_list ap) _printf_(1, 0);
 
 /* Sets *ret_error (when ret_error is non-NULL) to a formatted message and returns r (< 0).
