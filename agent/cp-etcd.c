@@ -273,6 +273,24 @@ static int txn_range(json_object *responses, size_t i, EtcdRange **ret, char **r
         return etcd_parse_range(range, ret, ret_error);
 }
 
+/* The reply of a txn of two ranges, both parsed; *ret_reply keeps what they point into. */
+static int reply_two_ranges(CpEtcd *e, const CurlResponse *resp, const char *what,
+                            json_object **ret_reply, EtcdRange **ret_first, EtcdRange **ret_second,
+                            char **ret_error) {
+        json_object *responses = NULL;
+        bool ok;
+        int r;
+
+        r = reply_parse(e, resp, what, ret_reply, ret_error);
+        if (r >= 0)
+                r = etcd_parse_txn(*ret_reply, &ok, &responses, ret_error);
+        if (r >= 0)
+                r = txn_range(responses, 0, ret_first, ret_error);
+        if (r >= 0)
+                r = txn_range(responses, 1, ret_second, ret_error);
+        return r;
+}
+
 /* --- revision and stack cache (local files) --- */
 
 static void save_revision(CpEtcd *e, int64_t revision) {
@@ -372,18 +390,10 @@ static void on_scan(CurlRequest *req _unused_, const CurlResponse *resp, void *u
         _cleanup_json_ json_object *reply = NULL, *done = json_object_new_object();
         _cleanup_(etcd_range_freep) EtcdRange *commands = NULL, *results = NULL;
         _cleanup_free_ char *error = NULL;
-        json_object *responses = NULL;
-        bool ok;
         int r;
 
         e->scan_req = NULL;
-        r = reply_parse(e, resp, "reading the commands", &reply, &error);
-        if (r >= 0)
-                r = etcd_parse_txn(reply, &ok, &responses, &error);
-        if (r >= 0)
-                r = txn_range(responses, 0, &commands, &error);
-        if (r >= 0)
-                r = txn_range(responses, 1, &results, &error);
+        r = reply_two_ranges(e, resp, "reading the commands", &reply, &commands, &results, &error);
         if (r >= 0 && !done)
                 r = -ENOMEM;
         if (r < 0) {
@@ -943,18 +953,10 @@ static void on_stack(CurlRequest *req _unused_, const CurlResponse *resp, void *
         _cleanup_json_ json_object *stack = NULL;
         _cleanup_(etcd_range_freep) EtcdRange *top = NULL, *below = NULL;
         _cleanup_free_ char *error = NULL, *what = NULL;
-        json_object *responses = NULL;
-        bool ok;
         int r;
 
         e->stack_req = NULL;
-        r = reply_parse(e, resp, "reading the stack", &reply, &error);
-        if (r >= 0)
-                r = etcd_parse_txn(reply, &ok, &responses, &error);
-        if (r >= 0)
-                r = txn_range(responses, 0, &top, &error);
-        if (r >= 0)
-                r = txn_range(responses, 1, &below, &error);
+        r = reply_two_ranges(e, resp, "reading the stack", &reply, &top, &below, &error);
         if (r >= 0 && !doc)
                 r = -ENOMEM;
         if (r < 0) {
