@@ -26,9 +26,6 @@
 #define REQUEST_TIMEOUT_MS 15000L
 /* Commands named by watch events whose results are looked up in one transaction. */
 #define CHECK_BATCH 64
-/* Other instances whose alive records are read in one transaction: etcd refuses one with more
- * operations than its --max-txn-ops (128 by default, lower on some clusters). */
-#define ALIVE_CHUNK 16
 #define PASSWORD_MAX 4096U
 
 typedef enum EtcdState {
@@ -58,6 +55,7 @@ typedef struct CpEtcd {
         usec_t poll_interval, backoff_max, health_timeout;
 
         char *k_registered, *k_alive, *k_commands, *k_results, *k_logs, *k_stack, *k_stack_dir;
+        char *k_online_dir, *k_online;
         char *revision_path, *stack_path, *heartbeat_path;
 
         EtcdState state;
@@ -83,9 +81,8 @@ typedef struct CpEtcd {
         Put *puts, **puts_tail;
         bool stack_wanted;
         json_object *stack_cache; /* the last stack description read */
-        json_object *stack_read;  /* read, waiting for the other instances' alive records */
-        size_t alive_next;        /* the first other instance whose alive record is not read */
-        bool alive_denied;        /* this user may not read them */
+        int64_t online_lease;     /* the lease its online mark was put with */
+        bool online_denied;       /* this user may not put it */
         bool started;
 } CpEtcd;
 
@@ -108,7 +105,6 @@ static void cancel_requests(CpEtcd *e) {
         e->scan_req = curl_request_cancel(e->scan_req);
         e->check_req = curl_request_cancel(e->check_req);
         e->stack_req = curl_request_cancel(e->stack_req);
-        json_object_put(TAKE_PTR(e->stack_read)); /* read again once connected */
         e->watch_req = curl_request_cancel(e->watch_req);
         strbuf_done(&e->watch_buf);
         e->checking = 0;
@@ -148,6 +144,8 @@ static void cp_etcd_free(ControlPlane *cp) {
         free(e->k_logs);
         free(e->k_stack);
         free(e->k_stack_dir);
+        free(e->k_online_dir);
+        free(e->k_online);
         free(e->revision_path);
         free(e->stack_path);
         free(e->heartbeat_path);
@@ -157,7 +155,6 @@ static void cp_etcd_free(ControlPlane *cp) {
         json_object_put(e->acked);
         json_object_put(e->pending);
         json_object_put(e->stack_cache);
-        json_object_put(e->stack_read);
         sd_event_unref(e->cp.event);
         free(e);
 }
@@ -273,6 +270,14 @@ static int txn_range(json_object *responses, size_t i, EtcdRange **ret, char **r
         return etcd_parse_range(range, ret, ret_error);
 }
 
+/* Adds a range of key (flags: EtcdRangeFlags) to txn. */
+static int txn_add_range(json_object *txn, const char *key, EtcdRangeFlags flags) {
+        _cleanup_json_ json_object *range = NULL;
+        int r = etcd_request_range(key, flags, 0, 0, &range);
+
+        return r < 0 ? r : etcd_txn_add(txn, true, ETCD_OP_RANGE, TAKE_PTR(range));
+}
+
 /* The reply of a txn of two ranges, both parsed; *ret_reply keeps what they point into. */
 static int reply_two_ranges(CpEtcd *e, const CurlResponse *resp, const char *what,
                             json_object **ret_reply, EtcdRange **ret_first, EtcdRange **ret_second,
@@ -369,16 +374,12 @@ static void watch_start(CpEtcd *e);
 static void on_scan(CurlRequest *req _unused_, const CurlResponse *resp, void *userdata);
 
 static void scan_start(CpEtcd *e) {
-        _cleanup_json_ json_object *txn = NULL, *commands = NULL, *results = NULL;
+        _cleanup_json_ json_object *txn = NULL;
 
         if (e->scan_req || e->state != STATE_UP)
                 return;
-        if (etcd_txn_new(&txn) < 0 ||
-            etcd_request_range(e->k_commands, ETCD_RANGE_PREFIX, 0, 0, &commands) < 0 ||
-            etcd_txn_add(txn, true, ETCD_OP_RANGE, TAKE_PTR(commands)) < 0 ||
-            etcd_request_range(e->k_results, ETCD_RANGE_PREFIX | ETCD_RANGE_KEYS_ONLY, 0, 0,
-                               &results) < 0 ||
-            etcd_txn_add(txn, true, ETCD_OP_RANGE, TAKE_PTR(results)) < 0) {
+        if (etcd_txn_new(&txn) < 0 || txn_add_range(txn, e->k_commands, ETCD_RANGE_PREFIX) < 0 ||
+            txn_add_range(txn, e->k_results, ETCD_RANGE_PREFIX | ETCD_RANGE_KEYS_ONLY) < 0) {
                 connection_failed(e, -ENOMEM, "reading the commands", strerror(ENOMEM));
                 return;
         }
@@ -442,12 +443,9 @@ static void check_start(CpEtcd *e) {
                 const char *id = json_object_get_string(json_object_array_get_idx(e->pending, i));
                 _cleanup_free_ char *ck = strf("%s%s", e->k_commands, id);
                 _cleanup_free_ char *rk = strf("%s%s", e->k_results, id);
-                _cleanup_json_ json_object *c = NULL, *rr = NULL;
 
-                if (!ck || !rk || etcd_request_range(ck, 0, 0, 0, &c) < 0 ||
-                    etcd_txn_add(txn, true, ETCD_OP_RANGE, TAKE_PTR(c)) < 0 ||
-                    etcd_request_range(rk, ETCD_RANGE_COUNT_ONLY, 0, 0, &rr) < 0 ||
-                    etcd_txn_add(txn, true, ETCD_OP_RANGE, TAKE_PTR(rr)) < 0)
+                if (!ck || !rk || txn_add_range(txn, ck, 0) < 0 ||
+                    txn_add_range(txn, rk, ETCD_RANGE_COUNT_ONLY) < 0)
                         goto fail;
         }
         e->checking = n;
@@ -612,6 +610,56 @@ static void watch_start(CpEtcd *e) {
 /* --- heartbeat: keep the lease alive (a new one when it lapsed), put the alive record --- */
 
 static void heartbeat_send(CpEtcd *e);
+static void online_put(CpEtcd *e);
+
+static void on_online_put(CurlRequest *req _unused_, const CurlResponse *resp, void *userdata) {
+        CpEtcd *e = userdata;
+        _cleanup_json_ json_object *reply = NULL;
+        _cleanup_free_ char *error = NULL;
+        int r;
+
+        e->heartbeat_req = NULL;
+        r = reply_parse(e, resp, "marking the instance online in its stack", &reply, &error);
+        if (r == -EACCES) {
+                log_warning("etcd: %s; the other instances of the stack take its status from "
+                            "its definition, and it theirs",
+                            error);
+                e->online_denied = true;
+                return;
+        }
+        if (r == -ENOENT) {
+                e->lease = 0;
+                heartbeat_send(e);
+                return;
+        }
+        if (r < 0) {
+                call_failed(e, r, error);
+                return;
+        }
+        e->online_lease = e->lease;
+}
+
+/* stacks/<stack>/online/<id>, with the lease: once per lease, it goes when the lease lapses. */
+static void online_put(CpEtcd *e) {
+        _cleanup_json_ json_object *body = NULL, *mark = json_object_new_object();
+        _cleanup_free_ char *now = format_timestamp(now_usec(CLOCK_REALTIME));
+        const char *text;
+
+        if (!mark || !now)
+                goto fail;
+        json_object_object_add(mark, "instance_id", json_object_new_string(e->instance_id));
+        json_object_object_add(mark, "since", json_object_new_string(now));
+        text = json_object_to_json_string_ext(mark, JSON_C_TO_STRING_PLAIN |
+                                                            JSON_C_TO_STRING_NOSLASHESCAPE);
+        if (etcd_request_put(e->k_online, text, strlen(text), e->lease, &body) < 0)
+                goto fail;
+        (void)start_call(e, "marking the instance online in its stack", ETCD_PATH_PUT, body,
+                         on_online_put, &e->heartbeat_req);
+        return;
+fail:
+        connection_failed(e, -ENOMEM, "marking the instance online in its stack",
+                          strerror(ENOMEM));
+}
 
 static void on_alive_put(CurlRequest *req _unused_, const CurlResponse *resp, void *userdata) {
         CpEtcd *e = userdata;
@@ -635,6 +683,8 @@ static void on_alive_put(CurlRequest *req _unused_, const CurlResponse *resp, vo
         log_debug("heartbeat round trip %.1f ms (lease kept alive, alive record put)",
                   (double)(now_usec(CLOCK_MONOTONIC) - e->beat_started) / USEC_PER_MSEC);
         e->beat_started = 0;
+        if (!e->online_denied && e->online_lease != e->lease)
+                online_put(e);
 }
 
 static void alive_put(CpEtcd *e) {
@@ -784,7 +834,9 @@ static int enqueue(CpEtcd *e, const char *key, const char *value, size_t len,
 
 /* --- the stack description --- */
 
-/* The array of doc a key below stacks/<stack>/ adds to, with the field its name fills. */
+/* What a stack read ranges below stacks/<stack>/ (deployments/ is history, not topology), the
+ * array of the description each fills, and the field a key's name fills when the document
+ * lacks it. Then online/: the marks the agents put with their leases. */
 static const struct {
         const char *dir, *array, *name_field;
 } stack_dirs[] = {
@@ -793,38 +845,65 @@ static const struct {
         {"instances/", "instances", "id"},
         {"users/", "users", "name"},
 };
+/* The stack's key, stack_dirs, online/. */
+#define STACK_RANGES (ELEMENTSOF(stack_dirs) + 2)
 
-static int stack_add(CpEtcd *e, json_object *doc, const EtcdKeyValue *kv, char **ret_error) {
+static int stack_add(CpEtcd *e, json_object *doc, size_t dir, const EtcdKeyValue *kv,
+                     char **ret_error) {
         const char *rel = after_prefix(kv->key, e->k_stack_dir);
+        const char *name = rel ? after_prefix(rel, stack_dirs[dir].dir) : NULL;
         _cleanup_json_ json_object *value = NULL;
         json_object *array;
         int r;
 
-        for (size_t i = 0; rel && i < ELEMENTSOF(stack_dirs); i++) {
-                const char *name = after_prefix(rel, stack_dirs[i].dir);
+        /* Deeper keys are not the topology. */
+        if (!name || !*name || strchr(name, '/'))
+                return 0;
+        r = json_parse_strict(kv->key, kv->value, kv->value_len, &value, ret_error);
+        if (r < 0)
+                return r;
+        if (!json_object_is_type(value, json_type_object))
+                return error_set(ret_error, -EINVAL, "%s: expected a JSON object", kv->key);
+        if (!json_object_object_get_ex(value, stack_dirs[dir].name_field, NULL))
+                json_object_object_add(value, stack_dirs[dir].name_field,
+                                       json_object_new_string(name));
+        if (!json_object_object_get_ex(doc, stack_dirs[dir].array, &array)) {
+                array = json_object_new_array();
+                if (!array || json_object_object_add(doc, stack_dirs[dir].array, array) < 0)
+                        return -ENOMEM;
+        }
+        return json_object_array_add(array, TAKE_PTR(value)) < 0 ? -ENOMEM : 0;
+}
 
-                /* deployments/ and deeper keys are not the topology. */
-                if (!name || !*name || strchr(name, '/'))
-                        continue;
-                r = json_parse_strict(kv->key, kv->value, kv->value_len, &value, ret_error);
-                if (r < 0)
-                        return r;
-                if (!json_object_is_type(value, json_type_object))
-                        return error_set(ret_error, -EINVAL, "%s: expected a JSON object", kv->key);
-                if (!json_object_object_get_ex(value, stack_dirs[i].name_field, NULL))
-                        json_object_object_add(value, stack_dirs[i].name_field,
-                                               json_object_new_string(name));
-                if (!json_object_object_get_ex(doc, stack_dirs[i].array, &array)) {
-                        array = json_object_new_array();
-                        if (!array || json_object_object_add(doc, stack_dirs[i].array, array) < 0)
-                                return -ENOMEM;
-                }
-                return json_object_array_add(array, TAKE_PTR(value)) < 0 ? -ENOMEM : 0;
+/* Other instances defined as online (the default) that have no online mark are
+ * "connection_lost" for the recipes. Only while this agent's own mark is in place: where the
+ * agents may not put theirs, the definitions, which the controller keeps, say who is online. */
+static int mark_lost(CpEtcd *e, json_object *stack, const EtcdRange *online) {
+        _cleanup_json_ json_object *marked = json_object_new_object();
+        json_object *instances = json_object_object_get(stack, "instances");
+
+        if (e->lease == 0 || e->online_lease != e->lease)
+                return 0;
+        if (!marked)
+                return -ENOMEM;
+        for (size_t i = 0; i < online->n_kvs; i++) {
+                const char *id = after_prefix(online->kvs[i].key, e->k_online_dir);
+
+                if (id && json_object_object_add(marked, id, NULL) < 0)
+                        return -ENOMEM;
+        }
+        for (size_t i = 0; i < json_object_array_length(instances); i++) {
+                json_object *instance = json_object_array_get_idx(instances, i);
+                const char *id = json_get_string(instance, "id");
+
+                if (id && !streq(id, e->instance_id) &&
+                    streq_ptr(json_get_string(instance, "status"), "online") &&
+                    !json_object_object_get_ex(marked, id, NULL))
+                        json_object_object_add(instance, "status",
+                                               json_object_new_string("connection_lost"));
         }
         return 0;
 }
-
-static void alive_request(CpEtcd *e);
 
 static void stack_deliver(CpEtcd *e, json_object *stack, const char *error) {
         e->stack_wanted = false;
@@ -832,8 +911,7 @@ static void stack_deliver(CpEtcd *e, json_object *stack, const char *error) {
 }
 
 /* Keeps the description read (memory and disk) and hands it over. */
-static void stack_finish(CpEtcd *e) {
-        _cleanup_json_ json_object *stack = TAKE_PTR(e->stack_read);
+static void stack_finish(CpEtcd *e, json_object *stack) {
         const char *text = json_object_to_json_string_ext(
                 stack, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
 
@@ -845,159 +923,78 @@ static void stack_finish(CpEtcd *e) {
         stack_deliver(e, stack, NULL);
 }
 
-/* The other instances of the stack, in order. */
-static json_object *other_instances(CpEtcd *e, json_object *stack) {
-        json_object *instances = json_object_object_get(stack, "instances");
-        json_object *others = json_object_new_array();
+/* The description from the ranges of a stack read; < 0 with the error when a document in etcd
+ * is not what it should be. */
+static int stack_build(CpEtcd *e, EtcdRange *const ranges[STACK_RANGES], json_object **ret,
+                       char **ret_error) {
+        _cleanup_json_ json_object *doc = json_object_new_object(), *stack = NULL;
+        _cleanup_free_ char *what = strf("etcd %s", e->k_stack);
+        int r = 0;
 
-        for (size_t i = 0; others && i < json_object_array_length(instances); i++) {
-                json_object *instance = json_object_array_get_idx(instances, i);
-
-                if (!streq_ptr(json_get_string(instance, "id"), e->instance_id))
-                        json_object_array_add(others, json_object_get(instance));
+        if (!doc || !what)
+                return -ENOMEM;
+        if (ranges[0]->n_kvs == 1) {
+                r = json_parse_strict(ranges[0]->kvs[0].key, ranges[0]->kvs[0].value,
+                                      ranges[0]->kvs[0].value_len, &stack, ret_error);
+                if (r >= 0)
+                        r = json_object_object_add(doc, "stack", TAKE_PTR(stack)) < 0 ? -ENOMEM : 0;
         }
-        return others;
+        for (size_t d = 0; r >= 0 && d < ELEMENTSOF(stack_dirs); d++)
+                for (size_t i = 0; r >= 0 && i < ranges[1 + d]->n_kvs; i++)
+                        r = stack_add(e, doc, d, ranges[1 + d]->kvs + i, ret_error);
+        if (r >= 0)
+                r = stack_normalize(what, doc, e->instance_id, e->stack_id, ret, ret_error);
+        if (r >= 0)
+                r = mark_lost(e, *ret, ranges[STACK_RANGES - 1]);
+        return r;
 }
 
-static void on_alive_records(CurlRequest *req _unused_, const CurlResponse *resp, void *userdata) {
+static void on_stack(CurlRequest *req _unused_, const CurlResponse *resp, void *userdata) {
         CpEtcd *e = userdata;
-        _cleanup_json_ json_object *reply = NULL, *others = NULL;
+        _cleanup_json_ json_object *reply = NULL, *stack = NULL;
         _cleanup_free_ char *error = NULL;
+        EtcdRange *ranges[STACK_RANGES] = {};
         json_object *responses = NULL;
         bool ok;
         int r;
 
         e->stack_req = NULL;
-        r = reply_parse(e, resp, "reading the other instances' alive records", &reply, &error);
-        if (r == -EACCES) {
-                log_info("etcd: %s; their status is the one their definition gives", error);
-                e->alive_denied = true;
-                stack_finish(e);
-                return;
-        }
+        r = reply_parse(e, resp, "reading the stack", &reply, &error);
         if (r >= 0)
                 r = etcd_parse_txn(reply, &ok, &responses, &error);
-        others = other_instances(e, e->stack_read);
-        for (size_t i = 0; r >= 0 && others && i < ALIVE_CHUNK &&
-                           e->alive_next + i < json_object_array_length(others);
-             i++) {
-                _cleanup_(etcd_range_freep) EtcdRange *alive = NULL;
-                json_object *instance = json_object_array_get_idx(others, e->alive_next + i);
-
-                r = txn_range(responses, i, &alive, &error);
-                /* An instance marked otherwise (stopped, lost) keeps its mark. */
-                if (r >= 0 && alive->count == 0 &&
-                    streq_ptr(json_get_string(instance, "status"), "online"))
-                        json_object_object_add(instance, "status",
-                                               json_object_new_string("connection_lost"));
-        }
-        if (r >= 0 && !others)
-                r = -ENOMEM;
-        if (r < 0) {
-                json_object_put(TAKE_PTR(e->stack_read));
+        for (size_t i = 0; r >= 0 && i < STACK_RANGES; i++)
+                r = txn_range(responses, i, &ranges[i], &error);
+        if (r < 0)
                 call_failed(e, r, error);
-                return;
-        }
-        e->alive_next += ALIVE_CHUNK;
-        if (e->alive_next < json_object_array_length(others)) {
-                alive_request(e);
-                return;
-        }
-        stack_finish(e);
-}
-
-/* The alive records of the next ALIVE_CHUNK other instances, from e->alive_next on. */
-static void alive_request(CpEtcd *e) {
-        _cleanup_json_ json_object *txn = NULL, *others = other_instances(e, e->stack_read);
-
-        if (!others || etcd_txn_new(&txn) < 0)
-                goto fail;
-        for (size_t i = e->alive_next;
-             i < json_object_array_length(others) && i < e->alive_next + ALIVE_CHUNK; i++) {
-                const char *id = json_get_string(json_object_array_get_idx(others, i), "id");
-                _cleanup_free_ char *k = strf("%s/instances/%s/alive", e->prefix, strempty(id));
-                _cleanup_json_ json_object *range = NULL;
-
-                if (!k || etcd_request_range(k, ETCD_RANGE_COUNT_ONLY, 0, 0, &range) < 0 ||
-                    etcd_txn_add(txn, true, ETCD_OP_RANGE, TAKE_PTR(range)) < 0)
-                        goto fail;
-        }
-        (void)start_call(e, "reading the other instances' alive records", ETCD_PATH_TXN, txn,
-                         on_alive_records, &e->stack_req);
-        return;
-fail:
-        connection_failed(e, -ENOMEM, "reading the stack", strerror(ENOMEM));
-}
-
-/* Instances defined as online whose alive record is gone are "connection_lost" for the
- * recipes; a user that may not read those records leaves the definitions as they are. The
- * records are read ALIVE_CHUNK at a time, one request after the other. */
-static void alive_check(CpEtcd *e) {
-        _cleanup_json_ json_object *others = other_instances(e, e->stack_read);
-
-        if (!others) {
-                connection_failed(e, -ENOMEM, "reading the stack", strerror(ENOMEM));
-                return;
-        }
-        if (e->alive_denied || json_object_array_length(others) == 0) {
-                stack_finish(e);
-                return;
-        }
-        e->alive_next = 0;
-        alive_request(e);
-}
-
-static void on_stack(CurlRequest *req _unused_, const CurlResponse *resp, void *userdata) {
-        CpEtcd *e = userdata;
-        _cleanup_json_ json_object *reply = NULL, *doc = json_object_new_object(), *norm = NULL;
-        _cleanup_json_ json_object *stack = NULL;
-        _cleanup_(etcd_range_freep) EtcdRange *top = NULL, *below = NULL;
-        _cleanup_free_ char *error = NULL, *what = NULL;
-        int r;
-
-        e->stack_req = NULL;
-        r = reply_two_ranges(e, resp, "reading the stack", &reply, &top, &below, &error);
-        if (r >= 0 && !doc)
-                r = -ENOMEM;
-        if (r < 0) {
-                call_failed(e, r, error);
-                return;
-        }
-
         /* What is in etcd is read; a bad document there fails this command, not the link. */
-        if (top->n_kvs == 1) {
-                r = json_parse_strict(top->kvs[0].key, top->kvs[0].value, top->kvs[0].value_len,
-                                      &stack, &error);
-                if (r >= 0)
-                        r = json_object_object_add(doc, "stack", TAKE_PTR(stack)) < 0 ? -ENOMEM : 0;
-        }
-        for (size_t i = 0; r >= 0 && i < below->n_kvs; i++)
-                r = stack_add(e, doc, below->kvs + i, &error);
-        what = strf("etcd %s", e->k_stack);
-        if (r >= 0)
-                r = stack_normalize(strempty(what), doc, e->instance_id, e->stack_id, &norm,
-                                    &error);
-        if (r < 0) {
-                stack_deliver(e, NULL, error ?: strerror(-r));
-                return;
-        }
-        e->stack_read = TAKE_PTR(norm);
-        alive_check(e);
+        else if (stack_build(e, ranges, &stack, &error) < 0)
+                stack_deliver(e, NULL, error ?: strerror(ENOMEM));
+        else
+                stack_finish(e, stack);
+        for (size_t i = 0; i < STACK_RANGES; i++)
+                etcd_range_free(ranges[i]);
 }
 
 static void stack_fetch(CpEtcd *e) {
-        _cleanup_json_ json_object *txn = NULL, *top = NULL, *below = NULL;
+        _cleanup_json_ json_object *txn = NULL;
+        int r;
 
         if (!e->stack_wanted || e->stack_req || e->state != STATE_UP)
                 return;
-        if (etcd_txn_new(&txn) < 0 || etcd_request_range(e->k_stack, 0, 0, 0, &top) < 0 ||
-            etcd_txn_add(txn, true, ETCD_OP_RANGE, TAKE_PTR(top)) < 0 ||
-            etcd_request_range(e->k_stack_dir, ETCD_RANGE_PREFIX, 0, 0, &below) < 0 ||
-            etcd_txn_add(txn, true, ETCD_OP_RANGE, TAKE_PTR(below)) < 0) {
-                json_object_put(txn);
-                txn = NULL;
+        r = etcd_txn_new(&txn);
+        if (r >= 0)
+                r = txn_add_range(txn, e->k_stack, 0);
+        for (size_t d = 0; r >= 0 && d < ELEMENTSOF(stack_dirs); d++) {
+                _cleanup_free_ char *dir = strf("%s%s", e->k_stack_dir, stack_dirs[d].dir);
+
+                r = dir ? txn_add_range(txn, dir, ETCD_RANGE_PREFIX) : -ENOMEM;
         }
-        (void)start_call(e, "reading the stack", ETCD_PATH_TXN, txn, on_stack, &e->stack_req);
+        if (r >= 0)
+                r = txn_add_range(txn, e->k_online_dir, ETCD_RANGE_PREFIX | ETCD_RANGE_KEYS_ONLY);
+        if (r < 0)
+                json_object_put(TAKE_PTR(txn));
+        (void)start_call(e, "reading the stack", ETCD_PATH_TXN, txn, on_stack,
+                         &e->stack_req);
 }
 
 /* --- connection --- */
@@ -1382,6 +1379,8 @@ int cp_etcd_new(sd_event *event, const AgentConfig *c, const ControlPlaneSink *s
         e->k_logs = strf("%s/instances/%s/logs/", p, c->instance_id);
         e->k_stack = strf("%s/stacks/%s", p, c->stack_id);
         e->k_stack_dir = strf("%s/stacks/%s/", p, c->stack_id);
+        e->k_online_dir = strf("%s/stacks/%s/online/", p, c->stack_id);
+        e->k_online = strf("%s%s", strempty(e->k_online_dir), c->instance_id);
         e->revision_path = strf("%s/etcd-revision", c->state_dir);
         e->stack_path = strf("%s/etcd-stack.json", c->state_dir);
         e->heartbeat_path = strf("%s/heartbeat.json", c->state_dir);
@@ -1389,7 +1388,7 @@ int cp_etcd_new(sd_event *event, const AgentConfig *c, const ControlPlaneSink *s
         e->pending = json_object_new_array();
         if (!e->endpoints || !e->prefix || !e->instance_id || !e->stack_id || !e->k_registered ||
             !e->k_alive || !e->k_commands || !e->k_results || !e->k_logs || !e->k_stack ||
-            !e->k_stack_dir || !e->revision_path || !e->stack_path || !e->heartbeat_path ||
+            !e->k_stack_dir || !e->k_online_dir || !e->k_online || !e->revision_path || !e->stack_path || !e->heartbeat_path ||
             !e->acked || !e->pending)
                 return -ENOMEM;
         if ((c->control_plane.username && !(e->username = strdup(c->control_plane.username))) ||

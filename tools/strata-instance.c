@@ -5,8 +5,9 @@
  * An instance is <prefix>/stacks/<stack>/instances/<id>; what its agent writes lives below
  * <prefix>/instances/<id>/. register-instance also gives the instance its own etcd user
  * "instance-<id>" with a role of the same name that may READWRITE <prefix>/instances/<id>/ and
- * READ its stack (<prefix>/stacks/<stack> and everything below it), a random password in a 0600
- * file, and the agent.yaml that uses them. deregister-instance removes the record, what the
+ * its online mark <prefix>/stacks/<stack>/online/<id>, and READ its stack
+ * (<prefix>/stacks/<stack> and everything below it), a random password in a 0600 file, and the
+ * agent.yaml that uses them. deregister-instance removes the record, its online mark, what the
  * agent wrote, the user and the role. */
 
 #include <libgen.h>
@@ -217,11 +218,12 @@ static int create_credentials(Strata *s, const char *user, const char *password,
                               const char *instance, char **ret_error) {
         _cleanup_free_ char *own = strata_key(s, "instances/%s/", instance),
                             *stack_key = strata_key(s, "stacks/%s", stack),
-                            *stack_dir = strata_key(s, "stacks/%s/", stack);
+                            *stack_dir = strata_key(s, "stacks/%s/", stack),
+                            *online = strata_key(s, "stacks/%s/online/%s", stack, instance);
         json_object *req = NULL;
         int r;
 
-        if (!own || !stack_key || !stack_dir)
+        if (!own || !stack_key || !stack_dir || !online)
                 return -ENOMEM;
 
         r = call(s, ETCD_PATH_USER_ADD, etcd_request_user_add(user, password, &req), &req,
@@ -233,6 +235,11 @@ static int create_credentials(Strata *s, const char *user, const char *password,
                 r = call(s, ETCD_PATH_ROLE_GRANT_PERMISSION,
                          etcd_request_role_grant_permission(user, ETCD_PERMISSION_READWRITE, own,
                                                             true, &req),
+                         &req, ret_error);
+        if (r >= 0)
+                r = call(s, ETCD_PATH_ROLE_GRANT_PERMISSION,
+                         etcd_request_role_grant_permission(user, ETCD_PERMISSION_READWRITE,
+                                                            online, false, &req),
                          &req, ret_error);
         if (r >= 0)
                 r = call(s, ETCD_PATH_ROLE_GRANT_PERMISSION,
@@ -515,7 +522,8 @@ static int update_instance(Strata *s) {
 }
 
 static int deregister_instance(Strata *s) {
-        _cleanup_free_ char *stack = NULL, *key = NULL, *own = NULL, *error = NULL;
+        _cleanup_free_ char *stack = NULL, *key = NULL, *own = NULL, *online = NULL,
+                            *error = NULL;
         _cleanup_json_ json_object *record = NULL, *txn = NULL;
         const char *id, *user;
         int r;
@@ -524,7 +532,8 @@ static int deregister_instance(Strata *s) {
         if (r < 0)
                 return strata_fail(r, error);
         own = strata_key(s, "instances/%s/", id);
-        if (!own)
+        online = strata_key(s, "stacks/%s/online/%s", stack, id);
+        if (!own || !online)
                 return strata_fail(-ENOMEM, NULL);
         r = record_get(s, key, "instance", id, &record, NULL, &error);
         if (r < 0)
@@ -542,7 +551,7 @@ static int deregister_instance(Strata *s) {
         }
 
         if (etcd_txn_new(&txn) < 0 || txn_delete(txn, key, false) < 0 ||
-            txn_delete(txn, own, true) < 0)
+            txn_delete(txn, online, false) < 0 || txn_delete(txn, own, true) < 0)
                 return strata_fail(-ENOMEM, NULL);
         r = txn_run(s, TAKE_PTR(txn), "", &error);
         if (r < 0)

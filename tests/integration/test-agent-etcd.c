@@ -588,16 +588,20 @@ START_TEST(etcd_away_during_command) {
 }
 END_TEST
 
-/* 6. A lapsed lease (the agent paused past the health timeout) takes the alive record away;
- * it comes back once the agent runs again. */
+/* 6. A lapsed lease (the agent paused past the health timeout) takes the alive record and the
+ * online mark in the stack away; both come back once the agent runs again. */
 START_TEST(lease_lapse) {
-        _cleanup_free_ char *ka = key("i-1", "alive", NULL), *back = NULL;
+        _cleanup_free_ char *ka = key("i-1", "alive", NULL), *back = NULL, *mark = NULL;
+        const char *km = P "/stacks/" STACK "/online/i-1";
 
         agent_start();
+        free(wait_for_key(km, PROMPTLY));
         ck_assert_int_eq(kill(agent_pid, SIGSTOP), 0);
         wait_for_no_key(ka, 6 * USEC_PER_SEC);
+        wait_for_no_key(km, PROMPTLY);
         ck_assert_int_eq(kill(agent_pid, SIGCONT), 0);
         back = wait_for_key(ka, 5 * USEC_PER_SEC);
+        mark = wait_for_key(km, 5 * USEC_PER_SEC);
         wait_for_log("lapsed", 1, PROMPTLY);
         agent_stop();
 }
@@ -635,21 +639,23 @@ static void enable_auth(void) {
         json_object_put(post_ok(ETCD_PATH_USER_GRANT_ROLE, r, req));
 }
 
-/* 7. With its own user and password the agent works as before (the other instances' alive
- * records are out of its reach: their definitions say their status); the password never
- * reaches the log. */
+/* 7. With its own user and password the agent works as before (a role without the grant of
+ * its online mark: the definitions say the instances' status); the password never reaches
+ * the log. */
 START_TEST(auth_works) {
         _cleanup_free_ char *err = NULL;
 
         enable_auth();
-        /* Another instance, whose alive record i-1 may not read. */
         put(P "/stacks/" STACK "/instances/i-2", "{}");
         test_write(password_file, AGENT_PASSWORD "\n");
         write_config("i-1", "i-1", NULL);
         agent_start();
         put_command("i-1", "c-1", "t::count");
         json_object_put(wait_for_result("c-1", PROMPTLY));
-        wait_for_log("reading the other instances' alive records: permission denied", 1, PROMPTLY);
+        wait_for_log("marking the instance online in its stack: permission denied (etcd: "
+                     "etcdserver: permission denied); the other instances of the stack take its "
+                     "status from its definition",
+                     1, PROMPTLY);
         agent_stop();
         err = test_read(errlog);
         ck_assert_ptr_null(strstr(strempty(err), AGENT_PASSWORD));

@@ -520,7 +520,8 @@ START_TEST(fleet) {
         _cleanup_free_ char *stack = NULL, *web = NULL, *worker = NULL, *app = NULL, *source = NULL,
                             *d1 = NULL, *d2 = NULL, *both = NULL, *ids = NULL, *mark = NULL,
                             *web_mark = NULL, *worker_mark = NULL, *keys = NULL, *token = NULL,
-                            *web_commands = NULL, *worker_commands = NULL, *want = NULL;
+                            *web_commands = NULL, *worker_commands = NULL, *want = NULL,
+                            *online = NULL;
         _cleanup_json_ json_object *dep1 = NULL, *dep2 = NULL, *c1 = NULL, *c2 = NULL;
         struct passwd *pw = getpwnam(TEST_USER);
         usec_t before, returned, started;
@@ -550,6 +551,20 @@ START_TEST(fleet) {
         agent_start(WEB);
         agent_start(WORKER);
         wait_online(stack);
+        /* Each agent marks itself online in the stack (what the others' recipes are told). */
+        token = test_etcd_token(etcd, "admin", ADMIN_PASSWORD);
+        online = path_of(PREFIX "/stacks/%s/online/", stack);
+        want = path_of("%1$s%2$s\n%1$s%3$s", online,
+                       strcmp(WEB->id, WORKER->id) < 0 ? WEB->id : WORKER->id,
+                       strcmp(WEB->id, WORKER->id) < 0 ? WORKER->id : WEB->id);
+        for (usec_t end = now_usec(CLOCK_MONOTONIC) + 10 * USEC_PER_SEC;
+             keys = test_etcd_keys(etcd, token, online),
+                    !streq(keys, want) && now_usec(CLOCK_MONOTONIC) < end;
+             keys = mfree(keys))
+                (void)usleep(50 * 1000);
+        ck_assert_str_eq(keys, want);
+        keys = mfree(keys);
+        want = mfree(want);
 
         /* 3. A deploy of the app reaches both instances. */
         d1 = id_of(strata("create-deployment", "--stack-id", stack, "--app-id", app, "--command",
@@ -587,7 +602,6 @@ START_TEST(fleet) {
         ck_assert_msg(mark, "%s is missing", worker_mark);
         ck_assert_msg(access(web_mark, F_OK) < 0 && errno == ENOENT, "%s exists", web_mark);
         /* The web instance has the deploy's command and no other; the worker has both. */
-        token = test_etcd_token(etcd, "admin", ADMIN_PASSWORD);
         web_commands = path_of(PREFIX "/instances/%s/commands/", WEB->id);
         keys = test_etcd_keys(etcd, token, web_commands);
         want = path_of("%s%s", web_commands, json_get_string(c1, WEB->id));

@@ -744,6 +744,19 @@ START_TEST(register_instance_makes_credentials_limited_to_it) {
         k = key("stacks/%s", stack);
         ck_assert_int_eq(put_as(token, k, "{}", &body), 403);
         body = mfree(body);
+        /* In the stack, its own online mark and nothing else. */
+        free(k);
+        k = key("stacks/%s/online/%s", stack, instance);
+        ck_assert_int_eq(put_as(token, k, "{}", &body), 200);
+        body = mfree(body);
+        free(k);
+        k = key("stacks/%s/online/%s", stack, other);
+        ck_assert_int_eq(put_as(token, k, "{}", &body), 403);
+        body = mfree(body);
+        free(k);
+        k = key("stacks/%s/instances/%s", stack, instance);
+        ck_assert_int_eq(put_as(token, k, "{}", &body), 403);
+        body = mfree(body);
 
         /* Through the CLI, with the instance's own files. */
         as_user = user;
@@ -782,6 +795,9 @@ START_TEST(register_instance_makes_credentials_limited_to_it) {
         }
         free(k);
         k = key("stacks/%s/instances/%s", stack, instance);
+        ck_assert_ptr_null(test_etcd_get(etcd, admin_token, k));
+        free(k);
+        k = key("stacks/%s/online/%s", stack, instance);
         ck_assert_ptr_null(test_etcd_get(etcd, admin_token, k));
         {
                 json_object *req = NULL;

@@ -208,8 +208,27 @@ static bool two_received(void) {
         return strv_length(sink.received) >= 2;
 }
 
+static bool own_mark_put(void) {
+        _cleanup_free_ char *mark = get(P "/stacks/s1/online/i-1", NULL);
+
+        return mark;
+}
+
+/* Starts the backend and beats until its online mark is in the stack. */
+static void start_online(void) {
+        _cleanup_json_ json_object *record = json_object_new_object();
+        _cleanup_free_ char *error = NULL, *mark = NULL;
+
+        start();
+        ck_assert_int_ge(cp->ops->heartbeat(cp, record, &error), 0);
+        run_until(own_mark_put, 0);
+        mark = get(P "/stacks/s1/online/i-1", NULL);
+        ck_assert_ptr_nonnull(strstr(mark, "\"instance_id\":\"i-1\",\"since\":\""));
+}
+
 /* The stack description is read from the stack's keys, names taken from the keys, and
- * normalised as a local stack file is. */
+ * normalised as a local stack file is. An instance defined online without an online mark is
+ * connection_lost. */
 START_TEST(test_stack) {
         json_object *layers, *apps, *users, *instances, *self;
         _cleanup_free_ char *kept = NULL, *path = NULL;
@@ -223,11 +242,12 @@ START_TEST(test_stack) {
         put(P "/stacks/s1/instances/i-2", "{}");
         put(P "/stacks/s1/instances/i-3", "{}");
         put(P "/stacks/s1/instances/i-4", "{\"status\": \"stopped\"}");
-        put(P "/instances/i-2/alive", "{}");
+        put(P "/stacks/s1/online/i-2", "{}");
         put(P "/stacks/s1/deployments/d-1", "not a stack document");
         /* Another stack whose name starts the same is not ours. */
         put(P "/stacks/s10/layers/db", "{}");
-        start();
+        put(P "/stacks/s10/online/i-3", "{}");
+        start_online();
         ck_assert_int_eq(cp->ops->stack(cp, &sink.stack, NULL), 0);
         run_until(stack_done, 0);
         ck_assert_msg(sink.stack, "%s", strempty(sink.stack_error));
@@ -268,8 +288,8 @@ START_TEST(test_stack) {
 }
 END_TEST
 
-/* More other instances than etcd takes operations in one transaction: their alive records are
- * read in several, each instance getting its own status. */
+/* More instances than etcd takes operations in one transaction: one read, each instance
+ * getting its own status. */
 START_TEST(test_stack_many_instances) {
         json_object *instances;
 
@@ -282,13 +302,13 @@ START_TEST(test_stack_many_instances) {
         /* n-01 .. n-40: the even ones beat. */
         for (unsigned i = 1; i <= 40; i++) {
                 _cleanup_free_ char *k = strf(P "/stacks/s1/instances/n-%02u", i),
-                                    *alive = strf(P "/instances/n-%02u/alive", i);
+                                    *mark = strf(P "/stacks/s1/online/n-%02u", i);
 
                 put(k, "{}");
                 if (i % 2 == 0)
-                        put(alive, "{}");
+                        put(mark, "{}");
         }
-        start();
+        start_online();
         ck_assert_int_eq(cp->ops->stack(cp, &sink.stack, NULL), 0);
         run_until(stack_done, 0);
         ck_assert_msg(sink.stack, "%s", strempty(sink.stack_error));
