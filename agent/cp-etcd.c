@@ -223,6 +223,18 @@ static int call(CpEtcd *e, const char *path, json_object *body, curl_request_dat
                                 on_data, on_done, e, slot);
 }
 
+/* etcd with --client-cert-auth ends a TLS connection whose client certificate it does not take;
+ * over TLS 1.3 curl may see no more than the connection gone ("getpeername() failed"). */
+static const char *tls_hint(CpEtcd *e, CURLcode code) {
+        if (e->state != STATE_CONNECTING || !startswith(e->endpoints[e->endpoint], "https://") ||
+            (code != CURLE_SSL_CONNECT_ERROR && code != CURLE_SEND_ERROR &&
+             code != CURLE_RECV_ERROR))
+                return "";
+        return e->cert_file ? " (does etcd trust the CA that signed control_plane.cert_file?)"
+                            : " (does etcd want a client certificate? control_plane.cert_file and "
+                              "key_file give one)";
+}
+
 /* The reply of a finished call, or < 0 with the error, "<endpoint>: <what>: <why>". */
 static int reply_parse(CpEtcd *e, const CurlResponse *resp, const char *what, json_object **ret,
                        char **ret_error) {
@@ -230,8 +242,9 @@ static int reply_parse(CpEtcd *e, const CurlResponse *resp, const char *what, js
         int r;
 
         if (resp->code != CURLE_OK)
-                return error_set(ret_error, -EHOSTUNREACH, "%s: %s: %s", e->endpoints[e->endpoint],
-                                 what, resp->error);
+                return error_set(ret_error, -EHOSTUNREACH, "%s: %s: %s%s",
+                                 e->endpoints[e->endpoint], what, resp->error,
+                                 tls_hint(e, resp->code));
         r = etcd_parse_reply(resp->status, resp->body, resp->len, ret, &error);
         if (r < 0)
                 return error_set(ret_error, r, "%s: %s: %s", e->endpoints[e->endpoint], what,

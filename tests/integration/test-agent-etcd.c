@@ -30,6 +30,7 @@ static TestEtcd *etcd;
 static char *tmp, *state, *logs, *work, *config, *errlog, *password_file;
 static char *token;           /* root's, once auth is enabled */
 static const char *endpoints; /* the config's endpoints list; NULL: etcd's alone */
+static const char *beat; /* the config's heartbeat_interval and health_timeout; NULL: 1 s, 2 s */
 static pid_t agent_pid;
 
 static void pause_ms(unsigned ms) {
@@ -65,6 +66,15 @@ static json_object *post_ok(const char *path, int r, json_object *req) {
         status = test_etcd_post(etcd, path,
                                 json_object_to_json_string_ext(req, JSON_C_TO_STRING_PLAIN), token,
                                 &body);
+        if (status == 401 && token) {
+                /* etcd forgot root's idle token (--auth-token-ttl): a new one. */
+                free(token);
+                token = test_etcd_token(etcd, "root", ROOT_PASSWORD);
+                body = mfree(body);
+                status = test_etcd_post(etcd, path,
+                                        json_object_to_json_string_ext(req, JSON_C_TO_STRING_PLAIN),
+                                        token, &body);
+        }
         json_object_put(req);
         ck_assert_msg(etcd_parse_reply(status, body, strlen(body), &reply, &error) >= 0,
                       "POST %s: %s", path, strempty(error));
@@ -259,13 +269,12 @@ static void write_config(const char *instance, const char *user, const char *ext
                     "cache_dir: %s/cache\n"
                     "log_dir: %s\n"
                     "deploy_root: %s/www\n"
-                    "heartbeat_interval: 1s\n"
-                    "health_timeout: 2s\n"
+                    "%s"
                     "metrics_interval: 1s\n"
                     "command_timeout: 60s\n"
                     "%s",
                     instance, strempty(endpoints), etcd->endpoint, auth, tmp, state, tmp, logs, tmp,
-                    strempty(extra));
+                    beat ?: "heartbeat_interval: 1s\nhealth_timeout: 2s\n", strempty(extra));
         ck_assert_ptr_nonnull(text);
         test_write(config, text);
 }
@@ -372,6 +381,7 @@ static void teardown(void) {
         password_file = mfree(password_file);
         token = mfree(token);
         endpoints = NULL;
+        beat = NULL;
 }
 
 /* 1. Registration once, and a heartbeat record bound to a lease of TTL health_timeout. */
@@ -718,6 +728,80 @@ START_TEST(endpoint_failover) {
 }
 END_TEST
 
+/* The revision at which the alive record was last put. */
+static int64_t alive_revision(void) {
+        _cleanup_free_ char *ka = key("i-1", "alive", NULL);
+        _cleanup_(etcd_range_freep) EtcdRange *range = get_range(ka);
+
+        ck_assert_uint_eq(range->n_kvs, 1);
+        return range->kvs[0].mod_revision;
+}
+
+/* Waits until the alive record was put again after revision. */
+static int64_t wait_for_alive_after(int64_t revision) {
+        usec_t end = now_usec(CLOCK_MONOTONIC) + PROMPTLY;
+        int64_t now;
+
+        while ((now = alive_revision()) <= revision) {
+                assert_agent_alive();
+                ck_assert_msg(now_usec(CLOCK_MONOTONIC) < end,
+                              "the alive record was not put again after revision %" PRId64,
+                              revision);
+                pause_ms(20);
+        }
+        return now;
+}
+
+/* 11. etcd forgets a token unused for --auth-token-ttl (2 s here); the agent beats every 4 s,
+ * so each beat finds its token gone: the alive record's put is refused (401, code 16), the
+ * agent authenticates again at once and goes on. The alive record keeps being put, and a
+ * command put after an expiry runs once, its result put once. */
+START_TEST(token_expiry) {
+        _cleanup_free_ char *marker = path_in(work, "count"), *kres = key("i-1", "results", "c-1");
+        _cleanup_free_ char *expired = NULL, *counted = NULL, *err = NULL;
+        _cleanup_json_ json_object *r = NULL;
+        int64_t revision;
+
+        test_etcd_free(etcd);
+        etcd = test_etcd_start_auth_token_ttl(2);
+        enable_auth();
+        write_stack();
+        test_write(password_file, AGENT_PASSWORD "\n");
+        beat = "heartbeat_interval: 4s\nhealth_timeout: 12s\n";
+        write_config("i-1", "i-1", NULL);
+        expired = strf("etcd: %s: putting the alive record: authentication token expired or "
+                       "invalid: authenticate again (etcd: etcdserver: invalid auth token); "
+                       "retrying in 0.0 s\n",
+                       etcd->endpoint);
+        ck_assert_ptr_nonnull(expired);
+
+        agent_start();
+        revision = alive_revision();
+        /* The first beat after 2-3 s idle: refused, renewed, connected again, beat again. */
+        wait_for_log(expired, 1, PROMPTLY);
+        wait_for_log("etcd: connected to", 2, PROMPTLY);
+        revision = wait_for_alive_after(revision);
+
+        put_command("i-1", "c-1", "t::count");
+        r = wait_for_result("c-1", PROMPTLY);
+        ck_assert_str_eq(json_get_string(r, "status"), "successful");
+
+        /* And again: the next beats still go through, nothing runs or is put twice. */
+        wait_for_log(expired, 2, PROMPTLY);
+        wait_for_log("etcd: connected to", 3, PROMPTLY);
+        wait_for_alive_after(revision);
+        ck_assert_int_eq(key_version(kres), 1);
+        counted = test_read(marker);
+        ck_assert_str_eq(counted, "c-1\n");
+        agent_stop();
+        err = test_read(errlog);
+        ck_assert_ptr_null(strstr(err, AGENT_PASSWORD));
+        /* Renewed at once each time, never after a backoff. */
+        ck_assert_uint_eq(count(err, "invalid auth token); retrying in "),
+                          count(err, "invalid auth token); retrying in 0.0 s\n"));
+}
+END_TEST
+
 static Suite *suite(void) {
         Suite *s = suite_create("agent-etcd");
         TCase *tc = tcase_create("agent-etcd");
@@ -735,6 +819,7 @@ static Suite *suite(void) {
         tcase_add_test(tc, auth_wrong_password);
         tcase_add_test(tc, permission_denied);
         tcase_add_test(tc, endpoint_failover);
+        tcase_add_test(tc, token_expiry);
         suite_add_tcase(s, tc);
         return s;
 }

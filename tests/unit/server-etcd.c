@@ -77,10 +77,28 @@ static void spawn(TestEtcd *e) {
                             *client = strf("http://127.0.0.1:%u", e->client_port),
                             *peer = strf("http://127.0.0.1:%u", e->peer_port),
                             *cluster = strf("t1=http://127.0.0.1:%u", e->peer_port),
-                            *ops = strf("%u", e->max_txn_ops);
+                            *ops = strf("%u", e->max_txn_ops), *ttl = strf("%u", e->auth_token_ttl);
+        const char *argv[40] = {"etcd", "--logger=zap", "--log-level=warn", "--name", "t1",
+                                "--data-dir", data, "--listen-client-urls", client,
+                                "--advertise-client-urls", client, "--listen-peer-urls", peer,
+                                "--initial-advertise-peer-urls", peer, "--initial-cluster", cluster,
+                                "--heartbeat-interval", "10", "--election-timeout", "50",
+                                /* Every CLI run authenticates: the cheapest hash etcd allows. */
+                                "--bcrypt-cost", "4"};
+        size_t n = 0;
         pid_t pid;
 
-        ck_assert(data && log && client && peer && cluster && ops);
+        ck_assert(data && log && client && peer && cluster && ops && ttl);
+        while (argv[n])
+                n++;
+        if (e->max_txn_ops > 0) {
+                argv[n++] = "--max-txn-ops";
+                argv[n++] = ops;
+        }
+        if (e->auth_token_ttl > 0) {
+                argv[n++] = "--auth-token-ttl";
+                argv[n++] = ttl;
+        }
         pid = fork();
         ck_assert_int_ge(pid, 0);
         if (pid == 0) {
@@ -90,15 +108,7 @@ static void spawn(TestEtcd *e) {
                         _exit(126);
                 /* Its own process group: a Ctrl-C of the test run does not reach it first. */
                 setpgid(0, 0);
-                execlp("etcd", "etcd", "--logger=zap", "--log-level=warn", "--name", "t1",
-                       "--data-dir", data, "--listen-client-urls", client,
-                       "--advertise-client-urls", client, "--listen-peer-urls", peer,
-                       "--initial-advertise-peer-urls", peer, "--initial-cluster", cluster,
-                       "--heartbeat-interval", "10", "--election-timeout", "50",
-                       /* Every CLI run authenticates: the cheapest hash etcd allows. */
-                       "--bcrypt-cost", "4",
-                       /* With no limit asked for, the list ends here. */
-                       e->max_txn_ops > 0 ? "--max-txn-ops" : NULL, ops, (char *)NULL);
+                execvp("etcd", (char **)argv);
                 _exit(127);
         }
         e->pid = pid;
@@ -128,15 +138,12 @@ static void wait_healthy(TestEtcd *e) {
         ck_abort_msg("etcd on %s was not healthy within 10 s", e->endpoint);
 }
 
-TestEtcd *test_etcd_start(void) {
-        return test_etcd_start_max_txn_ops(0);
-}
-
-TestEtcd *test_etcd_start_max_txn_ops(unsigned max_txn_ops) {
+static TestEtcd *start(unsigned max_txn_ops, unsigned auth_token_ttl) {
         TestEtcd *e = calloc(1, sizeof(*e));
 
         ck_assert_ptr_nonnull(e);
         e->max_txn_ops = max_txn_ops;
+        e->auth_token_ttl = auth_token_ttl;
         e->dir = test_tmpdir();
         e->client_port = free_port();
         do
@@ -148,6 +155,18 @@ TestEtcd *test_etcd_start_max_txn_ops(unsigned max_txn_ops) {
         spawn(e);
         wait_healthy(e);
         return e;
+}
+
+TestEtcd *test_etcd_start(void) {
+        return start(0, 0);
+}
+
+TestEtcd *test_etcd_start_max_txn_ops(unsigned max_txn_ops) {
+        return start(max_txn_ops, 0);
+}
+
+TestEtcd *test_etcd_start_auth_token_ttl(unsigned auth_token_ttl) {
+        return start(0, auth_token_ttl);
 }
 
 void test_etcd_stop(TestEtcd *e) {

@@ -14,14 +14,18 @@ typedef struct TestEtcd {
         char *dir;      /* the temp dir: data/ and etcd.log */
         char *endpoint; /* "http://127.0.0.1:<client_port>" */
         unsigned client_port, peer_port;
-        unsigned max_txn_ops; /* its --max-txn-ops; 0: etcd's default (128) */
-        pid_t pid;            /* 0 while stopped */
+        unsigned max_txn_ops;    /* its --max-txn-ops; 0: etcd's default (128) */
+        unsigned auth_token_ttl; /* its --auth-token-ttl in seconds; 0: etcd's default (300) */
+        pid_t pid;               /* 0 while stopped */
 } TestEtcd;
 
 /* Starts a new etcd and waits (up to 10 s) until /health says it is healthy. */
 TestEtcd *test_etcd_start(void);
 /* The same, refusing transactions with more than max_txn_ops operations. */
 TestEtcd *test_etcd_start_max_txn_ops(unsigned max_txn_ops);
+/* The same, forgetting a password token once it was not used for auth_token_ttl seconds
+ * (within a second more: etcd looks once a second). */
+TestEtcd *test_etcd_start_auth_token_ttl(unsigned auth_token_ttl);
 /* SIGTERM and wait; the data dir stays. */
 void test_etcd_stop(TestEtcd *e);
 /* Starts it again on the same dir and ports. */

@@ -3,6 +3,7 @@
  * hands to the agent (commands, rejections, stack descriptions, stored results) and what it
  * leaves in etcd. */
 #include <arpa/inet.h>
+#include <curl/curl.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
@@ -32,6 +33,7 @@ typedef struct Sink {
         char *stack_error;
         bool stack_done;
         bool ack; /* ack every command received, as the agent does */
+        unsigned state_changes;
         ControlPlane *cp;
 } Sink;
 
@@ -68,6 +70,12 @@ static void on_stack_ready(json_object *stack, const char *error, void *userdata
         s->stack = json_object_get(stack);
         s->stack_error = error ? strdup(error) : NULL;
         s->stack_done = true;
+}
+
+static void on_state_changed(void *userdata) {
+        Sink *s = userdata;
+
+        s->state_changes++;
 }
 
 /* POSTs a built request (taken), asserting success. */
@@ -125,6 +133,7 @@ static void open_cp(const char *endpoint, const char *extra) {
                 .command_rejected = on_rejected,
                 .result_done = on_result_done,
                 .stack_ready = on_stack_ready,
+                .state_changed = on_state_changed,
                 .userdata = &sink,
         };
 
@@ -427,12 +436,16 @@ static void run(const char *cmd) {
 }
 
 /* etcd on https://127.0.0.1:<port> with a certificate from a CA of its own (<dir>/tls/ca.pem);
- * it dies with this process. Returns its pid. */
-static pid_t tls_etcd_start(unsigned *ret_port) {
+ * it dies with this process. With client_cert_auth it takes only clients with a certificate
+ * from that CA: <dir>/tls/client.pem and client.key (no CN: etcd would take the CN for a user
+ * name); <dir>/tls/stranger.pem and stranger.key are a client's from another CA. Returns its
+ * pid. */
+static pid_t tls_etcd_start(unsigned *ret_port, bool client_cert_auth) {
         _cleanup_free_ char *tls = strf("%s/tls", dir), *cmd = NULL, *client = NULL;
         _cleanup_free_ char *peer = NULL, *cluster = NULL, *data = NULL, *log = NULL;
-        _cleanup_free_ char *cert = NULL, *key = NULL;
+        _cleanup_free_ char *cert = NULL, *key = NULL, *ca = NULL;
         unsigned port = free_port(), peer_port;
+        const char **argv;
         pid_t pid;
 
         do
@@ -449,6 +462,24 @@ static pid_t tls_etcd_start(unsigned *ret_port) {
                    tls);
         ck_assert_ptr_nonnull(cmd);
         run(cmd);
+        if (client_cert_auth) {
+                free(cmd);
+                cmd = strf(
+                        "cd '%s' && "
+                        "openssl req -newkey rsa:2048 -nodes -keyout client.key -out client.csr "
+                        "-subj /O=strata-test-client 2>/dev/null && "
+                        "openssl x509 -req -in client.csr -CA ca.pem -CAkey ca.key "
+                        "-CAcreateserial -out client.pem -days 2 2>/dev/null && "
+                        "openssl req -x509 -newkey rsa:2048 -nodes -keyout other-ca.key "
+                        "-out other-ca.pem -days 2 -subj /CN=strata-test-other-ca 2>/dev/null && "
+                        "openssl req -newkey rsa:2048 -nodes -keyout stranger.key "
+                        "-out stranger.csr -subj /O=strata-test-client 2>/dev/null && "
+                        "openssl x509 -req -in stranger.csr -CA other-ca.pem -CAkey other-ca.key "
+                        "-CAcreateserial -out stranger.pem -days 2 2>/dev/null",
+                        tls);
+                ck_assert_ptr_nonnull(cmd);
+                run(cmd);
+        }
         client = strf("https://127.0.0.1:%u", port);
         peer = strf("http://127.0.0.1:%u", peer_port);
         cluster = strf("t1=http://127.0.0.1:%u", peer_port);
@@ -456,7 +487,16 @@ static pid_t tls_etcd_start(unsigned *ret_port) {
         log = strf("%s/etcd.log", tls);
         cert = strf("%s/server.pem", tls);
         key = strf("%s/server.key", tls);
-        ck_assert(client && peer && cluster && data && log && cert && key);
+        ca = strf("%s/ca.pem", tls);
+        ck_assert(client && peer && cluster && data && log && cert && key && ca);
+        argv = (const char *[]){
+                "etcd", "--logger=zap", "--log-level=warn", "--name", "t1", "--data-dir", data,
+                "--listen-client-urls", client, "--advertise-client-urls", client, "--cert-file",
+                cert, "--key-file", key, "--listen-peer-urls", peer,
+                "--initial-advertise-peer-urls", peer, "--initial-cluster", cluster,
+                "--heartbeat-interval", "10", "--election-timeout", "50",
+                /* The list ends here without client_cert_auth. */
+                client_cert_auth ? "--client-cert-auth" : NULL, "--trusted-ca-file", ca, NULL};
         pid = fork();
         ck_assert_int_ge(pid, 0);
         if (pid == 0) {
@@ -465,12 +505,7 @@ static pid_t tls_etcd_start(unsigned *ret_port) {
                 if (fd < 0 || dup2(fd, STDOUT_FILENO) < 0 || dup2(fd, STDERR_FILENO) < 0 ||
                     prctl(PR_SET_PDEATHSIG, SIGKILL) < 0)
                         _exit(126);
-                execlp("etcd", "etcd", "--logger=zap", "--log-level=warn", "--name", "t1",
-                       "--data-dir", data, "--listen-client-urls", client,
-                       "--advertise-client-urls", client, "--cert-file", cert, "--key-file", key,
-                       "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
-                       "--initial-cluster", cluster, "--heartbeat-interval", "10",
-                       "--election-timeout", "50", (char *)NULL);
+                execvp("etcd", (char **)argv);
                 _exit(127);
         }
         *ret_port = port;
@@ -493,7 +528,7 @@ static bool link_failed(void) {
 START_TEST(test_tls) {
         _cleanup_free_ char *endpoint = NULL, *extra = NULL, *problem = NULL;
         unsigned port;
-        pid_t pid = tls_etcd_start(&port);
+        pid_t pid = tls_etcd_start(&port, false);
 
         endpoint = strf("https://127.0.0.1:%u", port);
         extra = strf("  backoff_max: 1s\n  ca_file: %s/tls/ca.pem\n", dir);
@@ -519,6 +554,134 @@ START_TEST(test_tls) {
 }
 END_TEST
 
+static unsigned tls_port;
+
+static size_t collect(char *p, size_t size, size_t n, void *userdata) {
+        return strbuf_append(userdata, p, size * n) < 0 ? 0 : size * n;
+}
+
+/* The value of k in the etcd of tls_etcd_start(), read with the client certificate; NULL when
+ * absent. */
+static char *tls_get(const char *k) {
+        _cleanup_free_ char *url = strf("https://127.0.0.1:%u" ETCD_PATH_RANGE, tls_port);
+        _cleanup_free_ char *ca = strf("%s/tls/ca.pem", dir),
+                            *cert = strf("%s/tls/client.pem", dir);
+        _cleanup_free_ char *key = strf("%s/tls/client.key", dir), *error = NULL;
+        _cleanup_(strbuf_done) StrBuf b = {.max = ETCD_REPLY_MAX};
+        _cleanup_json_ json_object *req = NULL, *reply = NULL;
+        _cleanup_(etcd_range_freep) EtcdRange *range = NULL;
+        CURL *c = curl_easy_init();
+        long status = 0;
+        CURLcode code;
+        char *v;
+
+        ck_assert(url && ca && cert && key && c);
+        ck_assert_int_eq(etcd_request_range(k, 0, 0, 0, &req), 0);
+        curl_easy_setopt(c, CURLOPT_URL, url);
+        curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+        curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 10000L);
+        curl_easy_setopt(c, CURLOPT_CAINFO, ca);
+        curl_easy_setopt(c, CURLOPT_SSLCERT, cert);
+        curl_easy_setopt(c, CURLOPT_SSLKEY, key);
+        curl_easy_setopt(c, CURLOPT_COPYPOSTFIELDS,
+                         json_object_to_json_string_ext(req, JSON_C_TO_STRING_PLAIN));
+        curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, collect);
+        curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
+        code = curl_easy_perform(c);
+        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+        curl_easy_cleanup(c);
+        ck_assert_msg(code == CURLE_OK, "%s: %s", url, curl_easy_strerror(code));
+        ck_assert_int_eq(etcd_parse_reply(status, b.data, b.len, &reply, &error), 0);
+        ck_assert_int_eq(etcd_parse_range(reply, &range, &error), 0);
+        if (range->n_kvs == 0)
+                return NULL;
+        v = strdup(range->kvs[0].value);
+        ck_assert_ptr_nonnull(v);
+        return v;
+}
+
+static bool alive_stored(void) {
+        _cleanup_free_ char *v = tls_get(P "/instances/i-1/alive");
+
+        return v;
+}
+
+/* Three failed connections in a row, each said in status(). */
+static bool failed_three_times(void) {
+        _cleanup_free_ char *problem = cp->ops->status(cp);
+
+        ck_assert_ptr_nonnull(problem);
+        return sink.state_changes >= 3;
+}
+
+/* The backend with these control_plane keys fails again and again, the problem naming the
+ * endpoint, the step, curl's words (the TLS alert, or over TLS 1.3 at times only the connection
+ * gone) and then hint. */
+static void assert_refused(const char *endpoint, const char *extra, const char *hint) {
+        _cleanup_free_ char *prefix = strf("%s: registering: ", endpoint), *problem = NULL;
+        _cleanup_free_ char *end = strf("%s; retrying in ", hint);
+
+        ck_assert(prefix && end);
+        open_cp(endpoint, extra);
+        sink.state_changes = 0;
+        start();
+        run_until(failed_three_times, 0);
+        problem = cp->ops->status(cp);
+        ck_assert_msg(startswith(problem, prefix) && strstr(problem, end) &&
+                              (strstr(problem, "alert bad certificate") ||
+                               strstr(problem, "getpeername() failed")),
+                      "%s", problem);
+}
+
+/* mTLS: etcd takes only clients with a certificate from its CA. With cert_file and key_file the
+ * backend registers and beats; without a certificate, or with one from another CA, each try
+ * fails with a clear error naming the endpoint and what the TLS handshake said, and it keeps
+ * trying. */
+START_TEST(test_tls_client_cert) {
+        _cleanup_free_ char *endpoint = NULL, *mine = NULL, *none = NULL, *stranger = NULL;
+        _cleanup_free_ char *registered = NULL, *alive = NULL;
+        _cleanup_json_ json_object *record = json_object_new_object(), *reg = NULL;
+        pid_t pid = tls_etcd_start(&tls_port, true);
+
+        endpoint = strf("https://127.0.0.1:%u", tls_port);
+        mine = strf("  backoff_max: 1s\n  ca_file: %1$s/tls/ca.pem\n"
+                    "  cert_file: %1$s/tls/client.pem\n  key_file: %1$s/tls/client.key\n",
+                    dir);
+        none = strf("  backoff_max: 1s\n  ca_file: %s/tls/ca.pem\n", dir);
+        stranger = strf("  backoff_max: 1s\n  ca_file: %1$s/tls/ca.pem\n"
+                        "  cert_file: %1$s/tls/stranger.pem\n  key_file: %1$s/tls/stranger.key\n",
+                        dir);
+        ck_assert(endpoint && mine && none && stranger && record);
+
+        open_cp(endpoint, mine);
+        start();
+        /* etcd may still be starting: the backend tries again until it answers. */
+        run_until(link_up, 0);
+        registered = tls_get(P "/instances/i-1/registered");
+        ck_assert_ptr_nonnull(registered);
+        ck_assert_int_eq(
+                json_parse_strict("registered", registered, strlen(registered), &reg, NULL), 0);
+        ck_assert_str_eq(json_get_string(reg, "instance_id"), "i-1");
+        ck_assert_str_eq(json_get_string(reg, "stack_id"), "s1");
+        json_object_object_add(record, "instance_id", json_object_new_string("i-1"));
+        json_object_object_add(record, "status", json_object_new_string("idle"));
+        ck_assert_int_eq(cp->ops->heartbeat(cp, record, NULL), 0);
+        run_until(alive_stored, 0);
+        alive = tls_get(P "/instances/i-1/alive");
+        ck_assert_str_eq(alive, "{\"instance_id\":\"i-1\",\"status\":\"idle\"}");
+
+        assert_refused(endpoint, none,
+                       " (does etcd want a client certificate? control_plane.cert_file and "
+                       "key_file give one)");
+        assert_refused(endpoint, stranger,
+                       " (does etcd trust the CA that signed control_plane.cert_file?)");
+
+        cp = control_plane_free(cp);
+        ck_assert_int_eq(kill(pid, SIGTERM), 0);
+        ck_assert_int_eq(waitpid(pid, NULL, 0), pid);
+}
+END_TEST
+
 static Suite *suite(void) {
         Suite *s = suite_create("cp-etcd");
         TCase *tc = tcase_create("cp-etcd");
@@ -533,6 +696,7 @@ static Suite *suite(void) {
         tcase_add_test(tc, test_redelivery);
         tcase_add_test(tc, test_result_and_log);
         tcase_add_test(tc, test_tls);
+        tcase_add_test(tc, test_tls_client_cert);
         suite_add_tcase(s, tc);
         return s;
 }
