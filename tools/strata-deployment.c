@@ -5,9 +5,11 @@
  * {name, args}, custom_json, comment, created_at, instance_ids, commands: {instance: command
  * id}}; with it, in the same transaction, each target gets a command in the agent's format
  * (docs/agent.md) at <prefix>/instances/<i>/commands/<cmd> = {id, type, args, custom_json,
- * comment, created_at, deployment_id}. A deployment to more than TARGETS_PER_TXN instances is
- * written in several transactions, the record in the last; when one after the first fails, the
- * commands already written are deleted again (best effort; the error says whether it worked).
+ * comment, created_at, deployment_id}. All of it goes in one transaction when etcd takes one
+ * that large (--max-txn-ops, --max-request-bytes), else in several of half, a quarter... as many
+ * targets, the record in the last; when one fails, the error names its targets, and when it is
+ * not the first, the commands already written are deleted again (best effort; the error says
+ * whether it worked).
  * The agent answers at instances/<i>/results/<cmd> and instances/<i>/logs/<cmd>: a
  * deployment's status is what its commands' results add up to. */
 
@@ -16,11 +18,6 @@
 #include "str-util.h"
 #include "strata.h"
 #include "time-util.h"
-
-/* etcd refuses a transaction with more compares or operations than its --max-txn-ops (128 by
- * default, lower on some clusters): the commands go in transactions of at most this many
- * targets (with the stack's compare: 16 compares, 16 puts), the deployment record in the last. */
-#define TARGETS_PER_TXN 15
 
 #define COMMAND_NAMES                                                                              \
         "setup, configure, deploy, undeploy, rollback, start, stop, restart, shutdown, "           \
@@ -194,13 +191,54 @@ static void withdraw_commands(Strata *s, json_object *ids, json_object *commands
         }
 }
 
+/* The transaction that queues commands sent[first..end) for targets ids[first..end), each if
+ * its instance (and the stack) still exists, with the deployment record dep when given. */
+static int deployment_txn(Strata *s, const char *stack, const char *id, json_object *ids,
+                          json_object *sent, size_t first, size_t end, json_object *dep,
+                          json_object **ret) {
+        _cleanup_free_ char *stack_key = strata_key(s, "stacks/%s", stack), *key = NULL;
+        _cleanup_json_ json_object *txn = NULL;
+
+        if (!stack_key || etcd_txn_new(&txn) < 0 ||
+            etcd_txn_compare(txn, stack_key, ETCD_COMPARE_VERSION, ETCD_COMPARE_GREATER, 0,
+                             NULL) < 0)
+                return -ENOMEM;
+        for (size_t i = first; i < end; i++) {
+                const char *instance = json_object_get_string(json_object_array_get_idx(ids, i));
+                json_object *c = json_object_array_get_idx(sent, i);
+                _cleanup_free_ char *cmd_key = strata_key(s, "instances/%s/commands/%s", instance,
+                                                          json_get_string(c, "id")),
+                                    *instance_key = strata_key(s, "stacks/%s/instances/%s", stack,
+                                                               instance);
+
+                if (!cmd_key || !instance_key ||
+                    etcd_txn_compare(txn, instance_key, ETCD_COMPARE_VERSION, ETCD_COMPARE_GREATER,
+                                     0, NULL) < 0 ||
+                    txn_put(txn, cmd_key, c) < 0)
+                        return -ENOMEM;
+        }
+        if (dep) {
+                key = strata_key(s, "stacks/%s/deployments/%s", stack, id);
+                if (!key || txn_put(txn, key, dep) < 0)
+                        return -ENOMEM;
+        }
+        *ret = TAKE_PTR(txn);
+        return 0;
+}
+
+/* etcd's refusals of a transaction for its size: more operations than --max-txn-ops, more
+ * bytes than --max-request-bytes. */
+static bool txn_too_large(const char *error) {
+        return strstr(strempty(error), "too many operations in txn request") ||
+               strstr(strempty(error), "request is too large");
+}
+
 static int create_deployment(Strata *s) {
         _cleanup_json_ json_object *name = NULL, *args = NULL, *custom = NULL, *dep = NULL,
-                                   *txns = json_object_new_array(), *ids = NULL, *commands = NULL,
+                                   *sent = json_object_new_array(), *ids = NULL, *commands = NULL,
                                    *command = NULL, *app = NULL;
-        _cleanup_free_ char *error = NULL, *id = NULL, *now = NULL, *key = NULL, *stack_key = NULL;
+        _cleanup_free_ char *error = NULL, *id = NULL, *now = NULL;
         const char *stack, *app_id, *comment = arg_string(s, "comment");
-        json_object *txn = NULL, *queued; /* the last of txns; commands, once in dep */
         int r;
 
         r = arg_identifier(s, "stack-id", &stack, &error);
@@ -245,12 +283,10 @@ static int create_deployment(Strata *s) {
         if (r < 0)
                 return strata_fail(r, NULL);
         now = format_timestamp(now_usec(CLOCK_REALTIME));
-        key = strata_key(s, "stacks/%s/deployments/%s", stack, id);
-        stack_key = strata_key(s, "stacks/%s", stack);
         command = json_object_new_object();
         commands = json_object_new_object();
         dep = json_object_new_object();
-        if (!now || !key || !stack_key || !command || !commands || !dep || !txns ||
+        if (!now || !command || !commands || !dep || !sent ||
             json_add_string(command, "name", json_object_get_string(name)) < 0 ||
             json_add(command, "args", json_object_get(args)) < 0 ||
             json_add_string(dep, "id", id) < 0 || json_add_string(dep, "stack_id", stack) < 0 ||
@@ -265,27 +301,14 @@ static int create_deployment(Strata *s) {
 
         for (size_t i = 0; i < json_object_array_length(ids); i++) {
                 const char *instance = json_object_get_string(json_object_array_get_idx(ids, i));
-                _cleanup_free_ char *cmd_id = NULL, *cmd_key = NULL, *instance_key = NULL,
-                                    *check_error = NULL;
+                _cleanup_free_ char *cmd_id = NULL, *check_error = NULL;
                 _cleanup_json_ json_object *c = json_object_new_object(), *checked = NULL;
                 const char *text;
 
-                if (i % TARGETS_PER_TXN == 0) {
-                        txn = NULL;
-                        if (etcd_txn_new(&txn) < 0 || json_object_array_add(txns, txn) < 0) {
-                                json_object_put(txn);
-                                return strata_fail(-ENOMEM, NULL);
-                        }
-                        if (etcd_txn_compare(txn, stack_key, ETCD_COMPARE_VERSION,
-                                             ETCD_COMPARE_GREATER, 0, NULL) < 0)
-                                return strata_fail(-ENOMEM, NULL);
-                }
                 r = strata_new_id(&cmd_id);
                 if (r < 0)
                         return strata_fail(r, NULL);
-                cmd_key = strata_key(s, "instances/%s/commands/%s", instance, cmd_id);
-                instance_key = strata_key(s, "stacks/%s/instances/%s", stack, instance);
-                if (!c || !cmd_key || !instance_key || json_add_string(c, "id", cmd_id) < 0 ||
+                if (!c || json_add_string(c, "id", cmd_id) < 0 ||
                     json_add_string(c, "type", json_object_get_string(name)) < 0 ||
                     json_add(c, "args", json_object_get(args)) < 0 ||
                     json_add(c, "custom_json",
@@ -303,25 +326,49 @@ static int create_deployment(Strata *s) {
 
                 if (json_add_string(c, "deployment_id", id) < 0 ||
                     json_add_string(commands, instance, cmd_id) < 0 ||
-                    etcd_txn_compare(txn, instance_key, ETCD_COMPARE_VERSION, ETCD_COMPARE_GREATER,
-                                     0, NULL) < 0 ||
-                    txn_put(txn, cmd_key, c) < 0)
+                    json_object_array_add(sent, TAKE_PTR(c)) < 0)
                         return strata_fail(-ENOMEM, NULL);
         }
-        queued = commands;
-        if (json_add(dep, "commands", TAKE_PTR(commands)) < 0 || txn_put(txn, key, dep) < 0)
+        if (json_add(dep, "commands", json_object_get(commands)) < 0)
                 return strata_fail(-ENOMEM, NULL);
 
-        for (size_t b = 0; b < json_object_array_length(txns); b++) {
-                r = txn_run(s, json_object_get(json_object_array_get_idx(txns, b)),
+        /* As many targets to a transaction as etcd takes: all of them first, half as many
+         * each time it refuses one as too large. */
+        for (size_t done = 0, n = json_object_array_length(ids), batch = n; done < n;) {
+                size_t end = MIN(done + batch, n);
+                _cleanup_json_ json_object *txn = NULL;
+
+                r = deployment_txn(s, stack, id, ids, sent, done, end, end == n ? dep : NULL,
+                                   &txn);
+                if (r < 0)
+                        return strata_fail(r, NULL);
+                r = txn_run(s, TAKE_PTR(txn),
                             "the stack or one of the target instances went away meanwhile; try "
                             "again",
                             &error);
+                if (r < 0 && batch > 1 && txn_too_large(error)) {
+                        batch = (batch + 1) / 2;
+                        error = mfree(error);
+                        continue;
+                }
                 if (r < 0) {
-                        if (b > 0)
-                                withdraw_commands(s, ids, queued, b * TARGETS_PER_TXN, &error);
+                        /* Which of several transactions failed, by the targets it held. */
+                        if (done > 0 || end < n)
+                                error_prefix(
+                                        &error,
+                                        "create-deployment: the commands for targets %zu to %zu of "
+                                        "%zu (%s to %s)%s",
+                                        done + 1, end, n,
+                                        json_object_get_string(
+                                                json_object_array_get_idx(ids, done)),
+                                        json_object_get_string(
+                                                json_object_array_get_idx(ids, end - 1)),
+                                        end == n ? " and the deployment record" : "");
+                        if (done > 0)
+                                withdraw_commands(s, ids, commands, done, &error);
                         return strata_fail(r, error);
                 }
+                done = end;
         }
         return print_id("DeploymentId", id);
 }

@@ -1003,22 +1003,38 @@ END_TEST
 
 #define MANY 20
 
-/* On an etcd that takes at most 16 operations in a transaction, a deployment to 20 instances
- * still queues one command for each, and the record names them all. */
-START_TEST(deployment_over_max_txn_ops) {
-        TestEtcd *shared = etcd;
-        _cleanup_free_ char *shared_token = TAKE_PTR(admin_token), *out = NULL, *err = NULL,
-                            *stack = NULL, *layer = NULL, *d = NULL, *first = NULL;
-        _cleanup_strv_free_ char **instances = NULL;
-        _cleanup_json_ json_object *record = NULL, *cmds = NULL;
+static TestEtcd *shared_etcd;
+static char *shared_token;
+
+/* The suite's etcd is set aside for a fresh one, set up by init as the suite's is, that takes at
+ * most max_txn_ops operations in a transaction; private_etcd_end() brings the suite's back. */
+static void private_etcd_begin(unsigned max_txn_ops) {
+        _cleanup_free_ char *out = NULL, *err = NULL;
         int r;
 
-        etcd = test_etcd_start_max_txn_ops(16);
+        shared_etcd = etcd;
+        shared_token = TAKE_PTR(admin_token);
+        etcd = test_etcd_start_max_txn_ops(max_txn_ops);
         as_user = NULL;
         r = strata(&out, &err, "init", "--admin-password-file", admin_password_file, NULL);
         ck_assert_msg(r == 0, "init: exit %d: %s", r, err);
         as_user = "admin";
         admin_token = test_etcd_token(etcd, "admin", ADMIN_PASSWORD);
+}
+
+static void private_etcd_end(void) {
+        test_etcd_free(etcd);
+        etcd = TAKE_PTR(shared_etcd);
+        free(admin_token);
+        admin_token = TAKE_PTR(shared_token);
+}
+
+/* A stack "big" with MANY online instances in one layer, in key order in *ret_instances. */
+static char *stack_of_many(char ***ret_instances) {
+        _cleanup_free_ char *layer = NULL, *first = NULL;
+        _cleanup_strv_free_ char **instances = NULL;
+        _cleanup_json_ json_object *record = NULL;
+        char *stack;
 
         stack = id_of(ok("create-stack", "--name", "big", NULL), "StackId");
         layer = id_of(
@@ -1046,7 +1062,19 @@ START_TEST(deployment_over_max_txn_ops) {
         }
         for (char **i = instances; *i; i++)
                 set_online(*i);
+        *ret_instances = TAKE_PTR(instances);
+        return stack;
+}
 
+/* On an etcd that takes at most 16 operations in a transaction, a deployment to 20 instances
+ * still queues one command for each, and the record names them all. */
+START_TEST(deployment_over_max_txn_ops) {
+        _cleanup_free_ char *stack = NULL, *d = NULL;
+        _cleanup_strv_free_ char **instances = NULL;
+        _cleanup_json_ json_object *cmds = NULL;
+
+        private_etcd_begin(16);
+        stack = stack_of_many(&instances);
         d = id_of(ok("create-deployment", "--stack-id", stack, "--command",
                      "{\"Name\":\"configure\"}", NULL),
                   "DeploymentId");
@@ -1064,11 +1092,146 @@ START_TEST(deployment_over_max_txn_ops) {
                 dep = stored_field(want, "deployment_id");
                 ck_assert_str_eq(dep, d);
         }
+        private_etcd_end();
+}
+END_TEST
 
-        test_etcd_free(etcd);
-        etcd = shared;
-        free(admin_token);
-        admin_token = TAKE_PTR(shared_token);
+/* POSTs a built request (taken) as admin, asserting success; the parsed reply. */
+static json_object *admin_call(const char *path, int r, json_object *req) {
+        _cleanup_free_ char *body = NULL, *error = NULL;
+        json_object *reply = NULL;
+        long status;
+
+        ck_assert_int_eq(r, 0);
+        status = post_as(admin_token, path, req, &body);
+        ck_assert_msg(etcd_parse_reply(status, body, strlen(body), &reply, &error) >= 0,
+                      "POST %s: %s", path, strempty(error));
+        return reply;
+}
+
+/* The keys below key(rel) at revision (0: now), joined with "\n"; *ret_revision etcd's. */
+static char *keys_at(const char *rel, int64_t revision, int64_t *ret_revision) {
+        _cleanup_free_ char *p = key("%s", rel), *error = NULL;
+        _cleanup_(etcd_range_freep) EtcdRange *range = NULL;
+        _cleanup_(strbuf_done) StrBuf b = {};
+        _cleanup_json_ json_object *reply = NULL;
+        json_object *req = NULL;
+        char *s;
+        int r = etcd_request_range(p, ETCD_RANGE_PREFIX | ETCD_RANGE_KEYS_ONLY, 0, revision, &req);
+
+        reply = admin_call(ETCD_PATH_RANGE, r, req);
+        ck_assert_msg(etcd_parse_range(reply, &range, &error) >= 0, "%s", strempty(error));
+        for (size_t i = 0; i < range->n_kvs; i++)
+                ck_assert_int_ge(strbuf_printf(&b, "%s%s", i ? "\n" : "", range->kvs[i].key), 0);
+        if (ret_revision)
+                ck_assert_int_eq(etcd_reply_revision(reply, ret_revision), 0);
+        s = strbuf_steal(&b);
+        ck_assert_ptr_nonnull(s);
+        return s;
+}
+
+/* On an etcd that takes at most 16 operations in a transaction, a deployment to MANY instances
+ * goes in two: 10 targets (20 would be 21 compares), then 10 more with the record. When the
+ * second fails, here because the user may not write the commands of one of its targets, strata
+ * exits 1 naming that transaction's targets, and the commands the first wrote are deleted again:
+ * etcd holds no command and no deployment record afterwards. */
+START_TEST(deployment_later_batch_fails_withdraws_commands) {
+        _cleanup_free_ char *stack = NULL, *user = NULL, *password_file = NULL, *deps = NULL;
+        _cleanup_free_ char *before = NULL, *after = NULL, *then = NULL, *out = NULL, *err = NULL;
+        _cleanup_free_ char *want_err = NULL, *alive = NULL;
+        _cleanup_strv_free_ char **instances = NULL, **alive_keys = NULL;
+        int64_t revision = 0, now = 0;
+        json_object *req = NULL;
+        size_t lines = 1;
+        int r;
+
+        private_etcd_begin(16);
+        stack = stack_of_many(&instances);
+        /* A deployer that may read everything and write the commands of every instance but
+         * the 18th (in the second transaction), and the deployment records. */
+        user = strf("deployer-%d-%u", (int)getpid(), test_counter);
+        password_file = path_in("deployer-password");
+        ck_assert(user && password_file);
+        test_write(password_file, "deployer-secret-1\n");
+        r = etcd_request_user_add(user, "deployer-secret-1", &req);
+        json_object_put(admin_call(ETCD_PATH_USER_ADD, r, req));
+        r = etcd_request_name(user, &req);
+        json_object_put(admin_call(ETCD_PATH_ROLE_ADD, r, req));
+        {
+                _cleanup_free_ char *all = key("%s", ""), *d = key("stacks/%s/deployments/", stack);
+
+                r = etcd_request_role_grant_permission(user, ETCD_PERMISSION_READ, all, true, &req);
+                json_object_put(admin_call(ETCD_PATH_ROLE_GRANT_PERMISSION, r, req));
+                r = etcd_request_role_grant_permission(user, ETCD_PERMISSION_READWRITE, d, true,
+                                                       &req);
+                json_object_put(admin_call(ETCD_PATH_ROLE_GRANT_PERMISSION, r, req));
+        }
+        for (size_t i = 0; i < MANY; i++) {
+                _cleanup_free_ char *k = key("instances/%s/", instances[i]);
+
+                if (i == 17)
+                        continue;
+                r = etcd_request_role_grant_permission(user, ETCD_PERMISSION_READWRITE, k, true,
+                                                       &req);
+                json_object_put(admin_call(ETCD_PATH_ROLE_GRANT_PERMISSION, r, req));
+        }
+        r = etcd_request_user_grant_role(user, user, &req);
+        json_object_put(admin_call(ETCD_PATH_USER_GRANT_ROLE, r, req));
+
+        for (size_t i = 0; i < MANY; i++)
+                ck_assert_int_ge(
+                        strv_push(&alive_keys, strf("%s/instances/%s/alive", prefix, instances[i])),
+                        0);
+        qsort(alive_keys, MANY, sizeof(char *), cmp_str);
+        alive = strv_join(alive_keys, "\n");
+        ck_assert_ptr_nonnull(alive);
+        before = keys_at("instances/", 0, &revision);
+        ck_assert_str_eq(before, alive);
+
+        as_user = user;
+        as_password_file = password_file;
+        r = strata(&out, &err, "create-deployment", "--stack-id", stack, "--command",
+                   "{\"Name\":\"configure\"}", NULL);
+        as_user = "admin";
+        as_password_file = admin_password_file;
+        want_err = strf("strata: create-deployment: the commands for targets 11 to 20 of 20 (%s "
+                        "to %s) and the deployment record: permission denied (etcd: etcdserver: "
+                        "permission denied); the 10 commands already queued were deleted again\n",
+                        instances[10], instances[19]);
+        ck_assert_msg(r == 1, "exit %d: %s", r, err);
+        ck_assert_str_eq(out, "");
+        ck_assert_str_eq(err, want_err);
+
+        /* Nothing is left: the instances hold their alive keys only, and no deployment. */
+        after = keys_at("instances/", 0, &now);
+        ck_assert_str_eq(after, alive);
+        {
+                _cleanup_free_ char *d = strf("stacks/%s/deployments/", stack);
+
+                ck_assert_ptr_nonnull(d);
+                deps = keys_at(d, 0, NULL);
+                ck_assert_str_eq(deps, "");
+        }
+
+        /* The first transaction did write the commands of the first 10 instances (one revision),
+         * and each was deleted (one revision each). */
+        ck_assert_int_eq(now, revision + 1 + 10);
+        then = keys_at("instances/", revision + 1, NULL);
+        for (size_t i = 0; i < MANY; i++) {
+                _cleanup_free_ char *c = strf("\n%s/instances/%s/commands/", prefix, instances[i]);
+                size_t n = 0;
+
+                ck_assert_ptr_nonnull(c);
+                for (const char *p = then; (p = strstr(p, c)); p += strlen(c))
+                        n++;
+                ck_assert_msg(n == (i < 10 ? 1 : 0), "%zu commands of %s at revision %" PRId64, n,
+                              instances[i], revision + 1);
+        }
+        /* And nothing else: MANY alive keys and those 10 commands. */
+        for (const char *p = then; (p = strchr(p, '\n')); p++)
+                lines++;
+        ck_assert_uint_eq(lines, MANY + 10);
+        private_etcd_end();
 }
 END_TEST
 
@@ -1171,6 +1334,7 @@ static Suite *suite(void) {
         tcase_add_test(tc, register_instance_makes_credentials_limited_to_it);
         tcase_add_test(tc, deployments_target_and_aggregate);
         tcase_add_test(tc, deployment_over_max_txn_ops);
+        tcase_add_test(tc, deployment_later_batch_fails_withdraws_commands);
         tcase_add_test(tc, records_are_what_the_agent_reads);
         suite_add_tcase(s, tc);
         return s;
