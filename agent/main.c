@@ -5,7 +5,6 @@
 #include "agent.h"
 #include "apply.h"
 #include "fetch-command.h"
-#include "run-command.h"
 
 static void usage(FILE *f) {
         fprintf(f, "Usage: strata-agent [--config FILE] [--check-config]\n"
@@ -19,8 +18,6 @@ static void usage(FILE *f) {
 int main(int argc, char *argv[]) {
         if (argc >= 2 && strcmp(argv[1], "apply") == 0)
                 return apply_main(argc - 1, argv + 1);
-        if (argc >= 2 && strcmp(argv[1], "run-command") == 0)
-                return run_command_main(argc - 1, argv + 1);
         if (argc >= 2 && strcmp(argv[1], "fetch") == 0)
                 return fetch_main(argc - 1, argv + 1);
         if (argc == 2 && strcmp(argv[1], "--version") == 0) {

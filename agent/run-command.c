@@ -1,5 +1,4 @@
 /* SPDX-License-Identifier: MIT */
-#include <getopt.h>
 #include <signal.h>
 #include <sys/prctl.h>
 
@@ -73,39 +72,20 @@ static void step_started(pid_t pgid, void *userdata) {
         emit(line);
 }
 
-int run_command_main(int argc, char *argv[]) {
-        static const struct option options[] = {
-                { "config", required_argument, NULL, 'c' },
-                {},
-        };
+int run_command(const char *config_path, const char *id) {
         _cleanup_(agent_config_freep) AgentConfig *cfg = NULL;
         _cleanup_(command_journal_freep) CommandJournal *journal = NULL;
         _cleanup_json_ json_object *entry = NULL, *stack = NULL, *result = NULL, *node = NULL;
         _cleanup_free_ char *error = NULL;
-        const char *config_path = NULL, *id;
-        int c, k;
+        int k;
 
         /* The worker must not outlive the daemon that supervises it. */
         (void) prctl(PR_SET_PDEATHSIG, SIGKILL);
         (void) sigaction(SIGTERM, &(struct sigaction){ .sa_handler = on_terminate }, NULL);
 
-        optind = 1;
-        while ((c = getopt_long(argc, argv, "", options, NULL)) >= 0)
-                switch (c) {
-                case 'c':
-                        config_path = optarg;
-                        break;
-                default:
-                        return 2;
-                }
-        if (optind != argc - 1) {
-                fprintf(stderr, "usage: strata-agent run-command [--config FILE] ID\n");
-                return 2;
-        }
-        id = argv[optind];
+        (void) prctl(PR_SET_NAME, "strata-worker");
 
-        k = config_path ? agent_config_load(config_path, &cfg, &error)
-                        : agent_config_default(&cfg, &error);
+        k = agent_config_load(config_path, &cfg, &error);
         if (k < 0) {
                 fprintf(stderr, "%s\n", error ?: strerror(-k));
                 return 2;

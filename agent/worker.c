@@ -10,6 +10,7 @@
 #include "fs-util.h"
 #include "json-util.h"
 #include "log.h"
+#include "run-command.h"
 #include "str-util.h"
 #include "worker.h"
 #include "time-util.h"
@@ -396,6 +397,8 @@ int worker_start(Agent *a, json_object *command, json_object *stack, usec_t time
                 worker_free(w);
                 return k;
         }
+        /* Nothing the daemon buffered for stdout goes down the worker's pipe. */
+        (void) fflush(stdout);
         pid = fork();
         if (pid < 0) {
                 k = -errno;
@@ -405,8 +408,6 @@ int worker_start(Agent *a, json_object *command, json_object *stack, usec_t time
                 return k;
         }
         if (pid == 0) {
-                char *argv[] = { "strata-agent", "run-command", "--config", config_path, w->id,
-                                 NULL };
                 sigset_t all;
 
                 /* It dies with the daemon, even one that died before this line. */
@@ -419,8 +420,13 @@ int worker_start(Agent *a, json_object *command, json_object *stack, usec_t time
                 (void) sigprocmask(SIG_SETMASK, &all, NULL);
                 if (dup2(pipefd[1], STDOUT_FILENO) < 0)
                         _exit(127);
-                execv("/proc/self/exe", argv);
-                _exit(127);
+                /* No exec: loading the binary and its libraries again would cost more than
+                 * most commands. The worker keeps no descriptor of the daemon's but stdin,
+                 * stdout and stderr, and never touches its loop, connections or log state
+                 * (log.c): run_command() opens what it needs. */
+                if (close_range(3, ~0U, 0) < 0)
+                        _exit(127);
+                _exit(run_command(config_path, w->id));
         }
         close(pipefd[1]);
         (void) setpgid(pid, pid);

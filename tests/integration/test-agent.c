@@ -593,7 +593,7 @@ START_TEST(kill9_during_command) {
         /* The worker died with the agent (PR_SET_PDEATHSIG); its step, a session of its own,
          * did not: the shell and its sleep are left, for the next agent to stop. */
         ck_assert_uint_eq(settle(2, &left), 2);
-        ck_assert_msg(!strstr(left, "run-command") && strstr(left, long_sleep), "%s", left);
+        ck_assert_msg(!strstr(left, "strata-agent") && strstr(left, long_sleep), "%s", left);
 
         agent_start();
         r = wait_for_result("c-crash", PROMPTLY);
