@@ -473,25 +473,33 @@ static int default_from(json_object *o, const char *key, const char *from) {
         return set_string(o, key, s);
 }
 
-/* Two entries of a list may not share `key`: ids are how the rest of the stack refers to them. */
+/* Two entries of a list may not share `key`: ids are how the rest of the stack refers to them.
+ * One pass, with what was seen in a hash: stacks have thousands of instances. */
 static int check_unique(const Checker *c, const char *list_name, json_object *list,
                         const char *key) {
+        _cleanup_json_ json_object *seen = json_object_new_object();
         size_t n = json_object_array_length(list);
 
+        if (!seen)
+                return -ENOMEM;
         for (size_t i = 0; i < n; i++) {
                 const char *a = json_get_string(json_object_array_get_idx(list, i), key);
+                _cleanup_free_ char *p = NULL;
+                json_object *first;
 
-                for (size_t j = 0; a && j < i; j++) {
-                        _cleanup_free_ char *p = NULL;
-
-                        if (!streq_ptr(a, json_get_string(json_object_array_get_idx(list, j), key)))
-                                continue;
-                        p = strf("%s[%zu].%s", list_name, i, key);
-                        if (!p)
+                if (!a)
+                        continue;
+                if (!json_object_object_get_ex(seen, a, &first)) {
+                        if (json_object_object_add(seen, a, json_object_new_int64((int64_t) i)) < 0)
                                 return -ENOMEM;
-                        /* Ids and names passed their rules: safe to print as they are. */
-                        return fail(c, p, "'%s' is also the %s of %s[%zu]", a, key, list_name, j);
+                        continue;
                 }
+                p = strf("%s[%zu].%s", list_name, i, key);
+                if (!p)
+                        return -ENOMEM;
+                /* Ids and names passed their rules: safe to print as they are. */
+                return fail(c, p, "'%s' is also the %s of %s[%" PRIi64 "]", a, key, list_name,
+                            json_object_get_int64(first));
         }
         return 0;
 }
