@@ -625,73 +625,77 @@ static void watch_start(CpEtcd *e) {
 static void heartbeat_send(CpEtcd *e);
 static void online_put(CpEtcd *e);
 
-static void on_online_put(CurlRequest *req _unused_, const CurlResponse *resp, void *userdata) {
-        CpEtcd *e = userdata;
+/* Puts value at key with the lease, as the heartbeat's request. */
+static void lease_put(CpEtcd *e, const char *what, const char *key, json_object *value,
+                      curl_request_done_t on_done) {
+        _cleanup_json_ json_object *body = NULL;
+        const char *text = json_object_to_json_string_ext(
+                value, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
+
+        if (!text || etcd_request_put(key, text, strlen(text), e->lease, &body) < 0)
+                json_object_put(TAKE_PTR(body));
+        (void)start_call(e, what, ETCD_PATH_PUT, body, on_done, &e->heartbeat_req);
+}
+
+/* The reply to lease_put(): 0 stored, 1 the lease lapsed meanwhile (a new one is on its way),
+ * < 0 with the error. */
+static int lease_put_reply(CpEtcd *e, const CurlResponse *resp, const char *what,
+                           char **ret_error) {
         _cleanup_json_ json_object *reply = NULL;
-        _cleanup_free_ char *error = NULL;
         int r;
 
         e->heartbeat_req = NULL;
-        r = reply_parse(e, resp, "marking the instance online in its stack", &reply, &error);
+        r = reply_parse(e, resp, what, &reply, ret_error);
+        if (r != -ENOENT)
+                return r;
+        e->lease = 0;
+        heartbeat_send(e);
+        return 1;
+}
+
+static void on_online_put(CurlRequest *req _unused_, const CurlResponse *resp, void *userdata) {
+        CpEtcd *e = userdata;
+        _cleanup_free_ char *error = NULL;
+        int r;
+
+        r = lease_put_reply(e, resp, "marking the instance online in its stack", &error);
         if (r == -EACCES) {
                 log_warning("etcd: %s; the other instances of the stack take its status from "
                             "its definition, and it theirs",
                             error);
                 e->online_denied = true;
-                return;
-        }
-        if (r == -ENOENT) {
-                e->lease = 0;
-                heartbeat_send(e);
-                return;
-        }
-        if (r < 0) {
+        } else if (r < 0)
                 call_failed(e, r, error);
-                return;
-        }
-        e->online_lease = e->lease;
+        else if (r == 0)
+                e->online_lease = e->lease;
 }
 
 /* stacks/<stack>/online/<id>, with the lease: once per lease, it goes when the lease lapses. */
 static void online_put(CpEtcd *e) {
-        _cleanup_json_ json_object *body = NULL, *mark = json_object_new_object();
+        _cleanup_json_ json_object *mark = json_object_new_object();
         _cleanup_free_ char *now = format_timestamp(now_usec(CLOCK_REALTIME));
-        const char *text;
 
-        if (!mark || !now)
-                goto fail;
+        if (!mark || !now) {
+                connection_failed(e, -ENOMEM, "marking the instance online in its stack",
+                                  strerror(ENOMEM));
+                return;
+        }
         json_object_object_add(mark, "instance_id", json_object_new_string(e->instance_id));
         json_object_object_add(mark, "since", json_object_new_string(now));
-        text = json_object_to_json_string_ext(mark, JSON_C_TO_STRING_PLAIN |
-                                                            JSON_C_TO_STRING_NOSLASHESCAPE);
-        if (etcd_request_put(e->k_online, text, strlen(text), e->lease, &body) < 0)
-                goto fail;
-        (void)start_call(e, "marking the instance online in its stack", ETCD_PATH_PUT, body,
-                         on_online_put, &e->heartbeat_req);
-        return;
-fail:
-        connection_failed(e, -ENOMEM, "marking the instance online in its stack",
-                          strerror(ENOMEM));
+        lease_put(e, "marking the instance online in its stack", e->k_online, mark,
+                  on_online_put);
 }
 
 static void on_alive_put(CurlRequest *req _unused_, const CurlResponse *resp, void *userdata) {
         CpEtcd *e = userdata;
-        _cleanup_json_ json_object *reply = NULL;
         _cleanup_free_ char *error = NULL;
         int r;
 
-        e->heartbeat_req = NULL;
-        r = reply_parse(e, resp, "putting the alive record", &reply, &error);
-        if (r == -ENOENT) {
-                /* The lease lapsed between the keep-alive and the put. */
-                e->lease = 0;
-                heartbeat_send(e);
-                return;
-        }
-        if (r < 0) {
+        r = lease_put_reply(e, resp, "putting the alive record", &error);
+        if (r < 0)
                 call_failed(e, r, error);
+        if (r != 0)
                 return;
-        }
         /* The round trip of a beat (keep-alive or grant, then put), for fleet measurements. */
         log_debug("heartbeat round trip %.1f ms (lease kept alive, alive record put)",
                   (double)(now_usec(CLOCK_MONOTONIC) - e->beat_started) / USEC_PER_MSEC);
@@ -701,16 +705,7 @@ static void on_alive_put(CurlRequest *req _unused_, const CurlResponse *resp, vo
 }
 
 static void alive_put(CpEtcd *e) {
-        _cleanup_json_ json_object *body = NULL;
-        const char *text = json_object_to_json_string_ext(
-                e->alive, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
-
-        if (etcd_request_put(e->k_alive, text, strlen(text), e->lease, &body) < 0) {
-                json_object_put(body);
-                body = NULL;
-        }
-        (void)start_call(e, "putting the alive record", ETCD_PATH_PUT, body, on_alive_put,
-                         &e->heartbeat_req);
+        lease_put(e, "putting the alive record", e->k_alive, e->alive, on_alive_put);
 }
 
 static void on_lease_granted(CurlRequest *req _unused_, const CurlResponse *resp, void *userdata) {
@@ -1401,7 +1396,8 @@ int cp_etcd_new(sd_event *event, const AgentConfig *c, const ControlPlaneSink *s
         e->pending = json_object_new_array();
         if (!e->endpoints || !e->prefix || !e->instance_id || !e->stack_id || !e->k_registered ||
             !e->k_alive || !e->k_commands || !e->k_results || !e->k_logs || !e->k_stack ||
-            !e->k_stack_dir || !e->k_online_dir || !e->k_online || !e->revision_path || !e->stack_path || !e->heartbeat_path ||
+            !e->k_stack_dir || !e->k_online_dir || !e->k_online || !e->revision_path ||
+            !e->stack_path || !e->heartbeat_path ||
             !e->acked || !e->pending)
                 return -ENOMEM;
         if ((c->control_plane.username && !(e->username = strdup(c->control_plane.username))) ||
