@@ -637,6 +637,13 @@ static long get_as(const char *token, const char *k, char **ret_body) {
         return post_as(token, ETCD_PATH_RANGE, req, ret_body);
 }
 
+/* The status of a get of key_taken, or of a put of "{}" there, as token's user. */
+static long access_as(const char *token, bool put, char *key_taken) {
+        _cleanup_free_ char *k = key_taken, *body = NULL;
+
+        return put ? put_as(token, k, "{}", &body) : get_as(token, k, &body);
+}
+
 START_TEST(register_instance_makes_credentials_limited_to_it) {
         _cleanup_free_ char *stack = NULL, *other_stack = NULL, *layer = NULL, *config = NULL,
                             *password_file = NULL, *instance = NULL, *yaml = NULL, *want = NULL,
@@ -732,31 +739,14 @@ START_TEST(register_instance_makes_credentials_limited_to_it) {
         ck_assert_str_eq(body, "{\"error\":\"etcdserver: permission denied\",\"message\":"
                                "\"etcdserver: permission denied\",\"code\":7}");
         body = mfree(body);
-        free(k);
-        k = key("instances/%s/", other);
-        ck_assert_int_eq(get_as(token, k, &body), 403);
-        body = mfree(body);
-        free(k);
-        k = key("stacks/%s", other_stack);
-        ck_assert_int_eq(get_as(token, k, &body), 403);
-        body = mfree(body);
-        free(k);
-        k = key("stacks/%s", stack);
-        ck_assert_int_eq(put_as(token, k, "{}", &body), 403);
-        body = mfree(body);
+        ck_assert_int_eq(access_as(token, false, key("instances/%s/", other)), 403);
+        ck_assert_int_eq(access_as(token, false, key("stacks/%s", other_stack)), 403);
+        ck_assert_int_eq(access_as(token, true, key("stacks/%s", stack)), 403);
         /* In the stack, its own online mark and nothing else. */
-        free(k);
-        k = key("stacks/%s/online/%s", stack, instance);
-        ck_assert_int_eq(put_as(token, k, "{}", &body), 200);
-        body = mfree(body);
-        free(k);
-        k = key("stacks/%s/online/%s", stack, other);
-        ck_assert_int_eq(put_as(token, k, "{}", &body), 403);
-        body = mfree(body);
-        free(k);
-        k = key("stacks/%s/instances/%s", stack, instance);
-        ck_assert_int_eq(put_as(token, k, "{}", &body), 403);
-        body = mfree(body);
+        ck_assert_int_eq(access_as(token, true, key("stacks/%s/online/%s", stack, instance)), 200);
+        ck_assert_int_eq(access_as(token, true, key("stacks/%s/online/%s", stack, other)), 403);
+        ck_assert_int_eq(
+                access_as(token, true, key("stacks/%s/instances/%s", stack, instance)), 403);
 
         /* Through the CLI, with the instance's own files. */
         as_user = user;
