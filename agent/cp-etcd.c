@@ -27,6 +27,9 @@
 /* Commands named by watch events whose results are looked up in one transaction. */
 #define CHECK_BATCH 64
 #define PASSWORD_MAX 4096U
+/* A stack read's ranges: the stack's key and its four directories (the topology), online/. */
+#define TOPOLOGY_RANGES 5
+#define STACK_RANGES (TOPOLOGY_RANGES + 1)
 
 typedef enum EtcdState {
         STATE_DOWN,       /* waiting for the retry timer */
@@ -81,6 +84,10 @@ typedef struct CpEtcd {
         Put *puts, **puts_tail;
         bool stack_wanted;
         json_object *stack_cache; /* the last stack description read */
+        json_object *topology;    /* its documents as of topology_revision, before the marks */
+        int64_t topology_revision;
+        int64_t topology_counts[TOPOLOGY_RANGES]; /* the keys of each range then */
+        bool stack_conditional;   /* the read in flight asks whether the topology changed */
         int64_t online_lease;     /* the lease its online mark was put with */
         bool online_denied;       /* this user may not put it */
         bool started;
@@ -155,6 +162,7 @@ static void cp_etcd_free(ControlPlane *cp) {
         json_object_put(e->acked);
         json_object_put(e->pending);
         json_object_put(e->stack_cache);
+        json_object_put(e->topology);
         sd_event_unref(e->cp.event);
         free(e);
 }
@@ -283,12 +291,17 @@ static int txn_range(json_object *responses, size_t i, EtcdRange **ret, char **r
         return etcd_parse_range(range, ret, ret_error);
 }
 
-/* Adds a range of key (flags: EtcdRangeFlags) to txn. */
-static int txn_add_range(json_object *txn, const char *key, EtcdRangeFlags flags) {
+/* Adds a range of key (flags: EtcdRangeFlags) to txn's success branch, or its failure one. */
+static int txn_add_range_to(json_object *txn, bool success, const char *key,
+                            EtcdRangeFlags flags) {
         _cleanup_json_ json_object *range = NULL;
         int r = etcd_request_range(key, flags, 0, 0, &range);
 
-        return r < 0 ? r : etcd_txn_add(txn, true, ETCD_OP_RANGE, TAKE_PTR(range));
+        return r < 0 ? r : etcd_txn_add(txn, success, ETCD_OP_RANGE, TAKE_PTR(range));
+}
+
+static int txn_add_range(json_object *txn, const char *key, EtcdRangeFlags flags) {
+        return txn_add_range_to(txn, true, key, flags);
 }
 
 /* The reply of a txn of two ranges, both parsed; *ret_reply keeps what they point into. */
@@ -853,8 +866,7 @@ static const struct {
         {"instances/", "instances", "id"},
         {"users/", "users", "name"},
 };
-/* The stack's key, stack_dirs, online/. */
-#define STACK_RANGES (ELEMENTSOF(stack_dirs) + 2)
+_Static_assert(ELEMENTSOF(stack_dirs) + 1 == TOPOLOGY_RANGES, "a range per directory");
 
 static int stack_add(CpEtcd *e, json_object *doc, size_t dir, const EtcdKeyValue *kv,
                      char **ret_error) {
@@ -913,12 +925,14 @@ static int mark_lost(CpEtcd *e, json_object *stack, const EtcdRange *online) {
         return 0;
 }
 
+static void stack_fetch(CpEtcd *e);
+
 static void stack_deliver(CpEtcd *e, json_object *stack, const char *error) {
         e->stack_wanted = false;
         e->cp.sink.stack_ready(stack, error, e->cp.sink.userdata);
 }
 
-/* Keeps the description read (memory and disk) and hands it over. */
+/* Keeps the description read (memory and disk) and hands it over when a command waits. */
 static void stack_finish(CpEtcd *e, json_object *stack) {
         const char *text = json_object_to_json_string_ext(
                 stack, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
@@ -928,17 +942,19 @@ static void stack_finish(CpEtcd *e, json_object *stack) {
         if (write_file_atomic_full(e->stack_path, text, strlen(text), 0600, (uid_t)-1, (gid_t)-1,
                                    0) < 0)
                 log_warning("%s: cannot keep the stack description", e->stack_path);
-        stack_deliver(e, stack, NULL);
+        if (e->stack_wanted)
+                stack_deliver(e, stack, NULL);
 }
 
-/* The description from the ranges of a stack read; < 0 with the error when a document in etcd
- * is not what it should be. */
-static int stack_build(CpEtcd *e, EtcdRange *const ranges[STACK_RANGES], json_object **ret,
-                       char **ret_error) {
-        _cleanup_json_ json_object *doc = json_object_new_object(), *stack = NULL;
+/* The topology from the ranges of a full stack read at revision, checked and kept; < 0 with
+ * the error when a document in etcd is not what it should be. */
+static int topology_build(CpEtcd *e, EtcdRange *const ranges[STACK_RANGES], int64_t revision,
+                          char **ret_error) {
+        _cleanup_json_ json_object *doc = json_object_new_object(), *stack = NULL, *norm = NULL;
         _cleanup_free_ char *what = strf("etcd %s", e->k_stack);
         int r = 0;
 
+        json_object_put(TAKE_PTR(e->topology));
         if (!doc || !what)
                 return -ENOMEM;
         if (ranges[0]->n_kvs == 1) {
@@ -951,10 +967,23 @@ static int stack_build(CpEtcd *e, EtcdRange *const ranges[STACK_RANGES], json_ob
                 for (size_t i = 0; r >= 0 && i < ranges[1 + d]->n_kvs; i++)
                         r = stack_add(e, doc, d, ranges[1 + d]->kvs + i, ret_error);
         if (r >= 0)
-                r = stack_normalize(what, doc, e->instance_id, e->stack_id, ret, ret_error);
-        if (r >= 0)
-                r = mark_lost(e, *ret, ranges[STACK_RANGES - 1]);
-        return r;
+                r = stack_normalize(what, doc, e->instance_id, e->stack_id, &norm, ret_error);
+        if (r < 0)
+                return r;
+        e->topology = TAKE_PTR(norm);
+        e->topology_revision = revision;
+        for (size_t i = 0; i < TOPOLOGY_RANGES; i++)
+                e->topology_counts[i] = ranges[i]->count;
+        return 0;
+}
+
+/* After a conditional read whose compares held (no key of the topology modified since
+ * topology_revision): whether each range still has as many keys, i.e. none was deleted. */
+static bool topology_unchanged(CpEtcd *e, EtcdRange *const ranges[STACK_RANGES]) {
+        for (size_t i = 0; i < TOPOLOGY_RANGES; i++)
+                if (ranges[i]->count != e->topology_counts[i])
+                        return false;
+        return true;
 }
 
 static void on_stack(CurlRequest *req _unused_, const CurlResponse *resp, void *userdata) {
@@ -963,46 +992,103 @@ static void on_stack(CurlRequest *req _unused_, const CurlResponse *resp, void *
         _cleanup_free_ char *error = NULL;
         EtcdRange *ranges[STACK_RANGES] = {};
         json_object *responses = NULL;
-        bool ok;
+        int64_t revision = 0;
+        bool ok = false;
         int r;
 
         e->stack_req = NULL;
         r = reply_parse(e, resp, "reading the stack", &reply, &error);
         if (r >= 0)
                 r = etcd_parse_txn(reply, &ok, &responses, &error);
+        if (r >= 0 && etcd_reply_revision(reply, &revision) < 0)
+                r = error_set(&error, -EBADMSG, "%s: reading the stack: a reply without a revision",
+                              e->endpoints[e->endpoint]);
         for (size_t i = 0; r >= 0 && i < STACK_RANGES; i++)
                 r = txn_range(responses, i, &ranges[i], &error);
-        if (r < 0)
+        if (r < 0) {
                 call_failed(e, r, error);
+                goto done;
+        }
+        if (e->stack_conditional && ok && !topology_unchanged(e, ranges)) {
+                /* A key was deleted: read all of it. */
+                json_object_put(TAKE_PTR(e->topology));
+                stack_fetch(e);
+                goto done;
+        }
+        if (e->stack_conditional && ok)
+                log_debug("etcd: the stack is as read at revision %" PRIi64 " but for the "
+                          "online marks",
+                          e->topology_revision);
         /* What is in etcd is read; a bad document there fails this command, not the link. */
-        else if (stack_build(e, ranges, &stack, &error) < 0)
-                stack_deliver(e, NULL, error ?: strerror(ENOMEM));
-        else
-                stack_finish(e, stack);
+        else if (topology_build(e, ranges, revision, &error) < 0) {
+                if (e->stack_wanted)
+                        stack_deliver(e, NULL, error ?: strerror(ENOMEM));
+                goto done;
+        }
+        if (json_object_deep_copy(e->topology, &stack, NULL) < 0 ||
+            mark_lost(e, stack, ranges[STACK_RANGES - 1]) < 0) {
+                connection_failed(e, -ENOMEM, "reading the stack", strerror(ENOMEM));
+                goto done;
+        }
+        stack_finish(e, stack);
+done:
         for (size_t i = 0; i < STACK_RANGES; i++)
                 etcd_range_free(ranges[i]);
 }
 
+/* The ranges of a stack read to txn's success or failure branch: the topology's with flags,
+ * then the keys of online/. */
+static int stack_ranges(CpEtcd *e, json_object *txn, bool success, EtcdRangeFlags flags) {
+        int r = txn_add_range_to(txn, success, e->k_stack, flags);
+
+        for (size_t d = 0; r >= 0 && d < ELEMENTSOF(stack_dirs); d++) {
+                _cleanup_free_ char *dir = strf("%s%s", e->k_stack_dir, stack_dirs[d].dir);
+
+                r = dir ? txn_add_range_to(txn, success, dir, flags | ETCD_RANGE_PREFIX) : -ENOMEM;
+        }
+        if (r >= 0)
+                r = txn_add_range_to(txn, success, e->k_online_dir,
+                                     ETCD_RANGE_PREFIX | ETCD_RANGE_KEYS_ONLY);
+        return r;
+}
+
+/* No key of the topology modified after topology_revision. */
+static int topology_compares(CpEtcd *e, json_object *txn) {
+        int64_t after = e->topology_revision + 1;
+        int r = etcd_txn_compare(txn, e->k_stack, ETCD_COMPARE_MOD, ETCD_COMPARE_LESS, after,
+                                 NULL);
+
+        for (size_t d = 0; r >= 0 && d < ELEMENTSOF(stack_dirs); d++) {
+                _cleanup_free_ char *dir = strf("%s%s", e->k_stack_dir, stack_dirs[d].dir);
+
+                r = dir ? etcd_txn_compare_prefix(txn, dir, ETCD_COMPARE_MOD, ETCD_COMPARE_LESS,
+                                                  after)
+                        : -ENOMEM;
+        }
+        return r;
+}
+
+/* Reads the stack for a command waiting for it, or, once connected, to know it before one
+ * comes. With a topology read before, one transaction asks whether it changed: unchanged (no
+ * key modified since, as many keys), etcd answers with counts and the online marks only;
+ * changed, with all of it. */
 static void stack_fetch(CpEtcd *e) {
         _cleanup_json_ json_object *txn = NULL;
         int r;
 
-        if (!e->stack_wanted || e->stack_req || e->state != STATE_UP)
+        if ((!e->stack_wanted && e->topology) || e->stack_req || e->state != STATE_UP)
                 return;
+        e->stack_conditional = e->topology;
         r = etcd_txn_new(&txn);
+        if (r >= 0 && e->stack_conditional)
+                r = topology_compares(e, txn);
         if (r >= 0)
-                r = txn_add_range(txn, e->k_stack, 0);
-        for (size_t d = 0; r >= 0 && d < ELEMENTSOF(stack_dirs); d++) {
-                _cleanup_free_ char *dir = strf("%s%s", e->k_stack_dir, stack_dirs[d].dir);
-
-                r = dir ? txn_add_range(txn, dir, ETCD_RANGE_PREFIX) : -ENOMEM;
-        }
-        if (r >= 0)
-                r = txn_add_range(txn, e->k_online_dir, ETCD_RANGE_PREFIX | ETCD_RANGE_KEYS_ONLY);
+                r = stack_ranges(e, txn, true, e->stack_conditional ? ETCD_RANGE_COUNT_ONLY : 0);
+        if (r >= 0 && e->stack_conditional)
+                r = stack_ranges(e, txn, false, 0);
         if (r < 0)
                 json_object_put(TAKE_PTR(txn));
-        (void)start_call(e, "reading the stack", ETCD_PATH_TXN, txn, on_stack,
-                         &e->stack_req);
+        (void)start_call(e, "reading the stack", ETCD_PATH_TXN, txn, on_stack, &e->stack_req);
 }
 
 /* --- connection --- */

@@ -100,6 +100,13 @@ static void put(const char *k, const char *v) {
         post_ok(ETCD_PATH_PUT, r, req);
 }
 
+static void del(const char *k) {
+        json_object *req = NULL;
+        int r = etcd_request_delete_range(k, false, &req);
+
+        post_ok(ETCD_PATH_DELETE_RANGE, r, req);
+}
+
 /* The value of k and its length; NULL when absent. */
 static char *get(const char *k, size_t *ret_len) {
         _cleanup_free_ char *body = NULL, *error = NULL;
@@ -338,6 +345,82 @@ START_TEST(test_stack_many_instances) {
                 ck_assert_str_eq(json_get_string(instance, "status"),
                                  n % 2 == 0 ? "online" : "connection_lost");
         }
+}
+END_TEST
+
+/* Asks for the stack again; the description read. */
+static json_object *read_stack(void) {
+        json_object_put(TAKE_PTR(sink.stack));
+        sink.stack_error = mfree(sink.stack_error);
+        sink.stack_done = false;
+        ck_assert_int_eq(cp->ops->stack(cp, &sink.stack, NULL), 0);
+        run_until(stack_done, 0);
+        ck_assert_msg(sink.stack, "%s", strempty(sink.stack_error));
+        return json_object_get(sink.stack);
+}
+
+/* The ids of the stack's instances with their status, "id:status ...". */
+static char *instances_of(json_object *stack) {
+        json_object *instances = json_object_object_get(stack, "instances");
+        _cleanup_(strbuf_done) StrBuf b = {};
+
+        for (size_t i = 0; i < json_object_array_length(instances); i++) {
+                json_object *instance = json_object_array_get_idx(instances, i);
+
+                ck_assert_int_ge(strbuf_printf(&b, "%s%s:%s", i ? " " : "",
+                                               json_get_string(instance, "id"),
+                                               json_get_string(instance, "status")),
+                                 0);
+        }
+        return strbuf_steal(&b) ?: strdup("");
+}
+
+/* Read again, the stack is what etcd holds now: unchanged (a deployment is not the
+ * topology), a document changed, an instance deleted (nothing modified, one key fewer), a
+ * mark gone, a layer added. */
+START_TEST(test_stack_read_again) {
+        _cleanup_json_ json_object *first = NULL, *again = NULL, *changed = NULL, *fewer = NULL,
+                                   *lost = NULL, *more = NULL;
+        _cleanup_free_ char *a = NULL, *b = NULL, *c = NULL;
+        json_object *layers;
+
+        put(P "/stacks/s1", "{\"name\": \"shop\"}");
+        put(P "/stacks/s1/layers/web", "{\"name\": \"Web\"}");
+        put(P "/stacks/s1/instances/i-1", "{}");
+        put(P "/stacks/s1/instances/i-2", "{}");
+        put(P "/stacks/s1/instances/i-3", "{}");
+        put(P "/stacks/s1/online/i-2", "{}");
+        put(P "/stacks/s1/online/i-3", "{}");
+        start_online();
+        first = read_stack();
+        a = instances_of(first);
+        ck_assert_str_eq(a, "i-1:online i-2:online i-3:online");
+
+        put(P "/stacks/s1/deployments/d-1", "{}");
+        again = read_stack();
+        ck_assert_msg(json_object_equal(first, again), "%s", json_object_to_json_string(again));
+
+        put(P "/stacks/s1/layers/web", "{\"name\": \"Web 2\"}");
+        changed = read_stack();
+        layers = json_object_object_get(changed, "layers");
+        ck_assert_str_eq(json_get_string(json_object_array_get_idx(layers, 0), "name"), "Web 2");
+
+        del(P "/stacks/s1/instances/i-3");
+        fewer = read_stack();
+        b = instances_of(fewer);
+        ck_assert_str_eq(b, "i-1:online i-2:online");
+
+        del(P "/stacks/s1/online/i-2");
+        lost = read_stack();
+        c = instances_of(lost);
+        ck_assert_str_eq(c, "i-1:online i-2:connection_lost");
+
+        put(P "/stacks/s1/layers/db", "{}");
+        more = read_stack();
+        layers = json_object_object_get(more, "layers");
+        ck_assert_uint_eq(json_object_array_length(layers), 2);
+        ck_assert_str_eq(json_get_string(json_object_array_get_idx(layers, 0), "id"), "db");
+        ck_assert_str_eq(json_get_string(json_object_array_get_idx(layers, 1), "id"), "web");
 }
 END_TEST
 
@@ -691,6 +774,7 @@ static Suite *suite(void) {
         tcase_set_timeout(tc, 120);
         tcase_add_test(tc, test_stack);
         tcase_add_test(tc, test_stack_many_instances);
+        tcase_add_test(tc, test_stack_read_again);
         tcase_add_test(tc, test_stack_bad_document);
         tcase_add_test(tc, test_rejected);
         tcase_add_test(tc, test_redelivery);
