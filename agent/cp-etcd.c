@@ -27,9 +27,8 @@
 /* Commands named by watch events whose results are looked up in one transaction. */
 #define CHECK_BATCH 64
 #define PASSWORD_MAX 4096U
-/* A stack read's ranges: the stack's key and its four directories (the topology), online/. */
-#define TOPOLOGY_RANGES 5
-#define STACK_RANGES (TOPOLOGY_RANGES + 1)
+/* A stack read's ranges: the stack's key, its four directories, online/. */
+#define STACK_RANGES 6
 
 typedef enum EtcdState {
         STATE_DOWN,       /* waiting for the retry timer */
@@ -84,9 +83,10 @@ typedef struct CpEtcd {
         Put *puts, **puts_tail;
         bool stack_wanted;
         json_object *stack_cache; /* the last stack description read */
-        json_object *topology;    /* its documents as of topology_revision, before the marks */
+        json_object *topology;    /* its documents as of topology_revision, checked */
+        json_object *marked;      /* the ids with an online mark then, as keys */
         int64_t topology_revision;
-        int64_t topology_counts[TOPOLOGY_RANGES]; /* the keys of each range then */
+        int64_t topology_counts[STACK_RANGES]; /* the keys of each range then */
         bool stack_conditional;   /* the read in flight asks whether the topology changed */
         int64_t online_lease;     /* the lease its online mark was put with */
         bool online_denied;       /* this user may not put it */
@@ -163,6 +163,7 @@ static void cp_etcd_free(ControlPlane *cp) {
         json_object_put(e->pending);
         json_object_put(e->stack_cache);
         json_object_put(e->topology);
+        json_object_put(e->marked);
         sd_event_unref(e->cp.event);
         free(e);
 }
@@ -866,7 +867,7 @@ static const struct {
         {"instances/", "instances", "id"},
         {"users/", "users", "name"},
 };
-_Static_assert(ELEMENTSOF(stack_dirs) + 1 == TOPOLOGY_RANGES, "a range per directory");
+_Static_assert(ELEMENTSOF(stack_dirs) + 2 == STACK_RANGES, "a range per directory");
 
 static int stack_add(CpEtcd *e, json_object *doc, size_t dir, const EtcdKeyValue *kv,
                      char **ret_error) {
@@ -898,31 +899,21 @@ static int stack_add(CpEtcd *e, json_object *doc, size_t dir, const EtcdKeyValue
 /* Other instances defined as online (the default) that have no online mark are
  * "connection_lost" for the recipes. Only while this agent's own mark is in place: where the
  * agents may not put theirs, the definitions, which the controller keeps, say who is online. */
-static int mark_lost(CpEtcd *e, json_object *stack, const EtcdRange *online) {
-        _cleanup_json_ json_object *marked = json_object_new_object();
+static void mark_lost(CpEtcd *e, json_object *stack) {
         json_object *instances = json_object_object_get(stack, "instances");
 
         if (e->lease == 0 || e->online_lease != e->lease)
-                return 0;
-        if (!marked)
-                return -ENOMEM;
-        for (size_t i = 0; i < online->n_kvs; i++) {
-                const char *id = after_prefix(online->kvs[i].key, e->k_online_dir);
-
-                if (id && json_object_object_add(marked, id, NULL) < 0)
-                        return -ENOMEM;
-        }
+                return;
         for (size_t i = 0; i < json_object_array_length(instances); i++) {
                 json_object *instance = json_object_array_get_idx(instances, i);
                 const char *id = json_get_string(instance, "id");
 
                 if (id && !streq(id, e->instance_id) &&
                     streq_ptr(json_get_string(instance, "status"), "online") &&
-                    !json_object_object_get_ex(marked, id, NULL))
+                    !json_object_object_get_ex(e->marked, id, NULL))
                         json_object_object_add(instance, "status",
                                                json_object_new_string("connection_lost"));
         }
-        return 0;
 }
 
 static void stack_fetch(CpEtcd *e);
@@ -946,17 +937,25 @@ static void stack_finish(CpEtcd *e, json_object *stack) {
                 stack_deliver(e, stack, NULL);
 }
 
-/* The topology from the ranges of a full stack read at revision, checked and kept; < 0 with
- * the error when a document in etcd is not what it should be. */
+/* The topology from the ranges of a full stack read at revision, checked and kept with the
+ * online marks; < 0 with the error when a document in etcd is not what it should be. */
 static int topology_build(CpEtcd *e, EtcdRange *const ranges[STACK_RANGES], int64_t revision,
                           char **ret_error) {
-        _cleanup_json_ json_object *doc = json_object_new_object(), *stack = NULL, *norm = NULL;
+        _cleanup_json_ json_object *doc = json_object_new_object(), *stack = NULL, *norm = NULL,
+                                   *marked = json_object_new_object();
         _cleanup_free_ char *what = strf("etcd %s", e->k_stack);
+        const EtcdRange *online = ranges[STACK_RANGES - 1];
         int r = 0;
 
         json_object_put(TAKE_PTR(e->topology));
-        if (!doc || !what)
+        if (!doc || !what || !marked)
                 return -ENOMEM;
+        for (size_t i = 0; i < online->n_kvs; i++) {
+                const char *id = after_prefix(online->kvs[i].key, e->k_online_dir);
+
+                if (id && json_object_object_add(marked, id, NULL) < 0)
+                        return -ENOMEM;
+        }
         if (ranges[0]->n_kvs == 1) {
                 r = json_parse_strict(ranges[0]->kvs[0].key, ranges[0]->kvs[0].value,
                                       ranges[0]->kvs[0].value_len, &stack, ret_error);
@@ -971,16 +970,18 @@ static int topology_build(CpEtcd *e, EtcdRange *const ranges[STACK_RANGES], int6
         if (r < 0)
                 return r;
         e->topology = TAKE_PTR(norm);
+        json_object_put(e->marked);
+        e->marked = TAKE_PTR(marked);
         e->topology_revision = revision;
-        for (size_t i = 0; i < TOPOLOGY_RANGES; i++)
+        for (size_t i = 0; i < STACK_RANGES; i++)
                 e->topology_counts[i] = ranges[i]->count;
         return 0;
 }
 
-/* After a conditional read whose compares held (no key of the topology modified since
- * topology_revision): whether each range still has as many keys, i.e. none was deleted. */
+/* After a conditional read whose compares held (no key modified since topology_revision):
+ * whether each range still has as many keys, i.e. none was deleted. */
 static bool topology_unchanged(CpEtcd *e, EtcdRange *const ranges[STACK_RANGES]) {
-        for (size_t i = 0; i < TOPOLOGY_RANGES; i++)
+        for (size_t i = 0; i < STACK_RANGES; i++)
                 if (ranges[i]->count != e->topology_counts[i])
                         return false;
         return true;
@@ -1016,8 +1017,7 @@ static void on_stack(CurlRequest *req _unused_, const CurlResponse *resp, void *
                 goto done;
         }
         if (e->stack_conditional && ok)
-                log_debug("etcd: the stack is as read at revision %" PRIi64 " but for the "
-                          "online marks",
+                log_debug("etcd: the stack is as read at revision %" PRIi64,
                           e->topology_revision);
         /* What is in etcd is read; a bad document there fails this command, not the link. */
         else if (topology_build(e, ranges, revision, &error) < 0) {
@@ -1025,19 +1025,19 @@ static void on_stack(CurlRequest *req _unused_, const CurlResponse *resp, void *
                         stack_deliver(e, NULL, error ?: strerror(ENOMEM));
                 goto done;
         }
-        if (json_object_deep_copy(e->topology, &stack, NULL) < 0 ||
-            mark_lost(e, stack, ranges[STACK_RANGES - 1]) < 0) {
+        if (json_object_deep_copy(e->topology, &stack, NULL) < 0) {
                 connection_failed(e, -ENOMEM, "reading the stack", strerror(ENOMEM));
                 goto done;
         }
+        mark_lost(e, stack);
         stack_finish(e, stack);
 done:
         for (size_t i = 0; i < STACK_RANGES; i++)
                 etcd_range_free(ranges[i]);
 }
 
-/* The ranges of a stack read to txn's success or failure branch: the topology's with flags,
- * then the keys of online/. */
+/* The ranges of a stack read to txn's success or failure branch: all of them with
+ * ETCD_RANGE_COUNT_ONLY, or the documents and the keys of online/ with 0. */
 static int stack_ranges(CpEtcd *e, json_object *txn, bool success, EtcdRangeFlags flags) {
         int r = txn_add_range_to(txn, success, e->k_stack, flags);
 
@@ -1048,11 +1048,11 @@ static int stack_ranges(CpEtcd *e, json_object *txn, bool success, EtcdRangeFlag
         }
         if (r >= 0)
                 r = txn_add_range_to(txn, success, e->k_online_dir,
-                                     ETCD_RANGE_PREFIX | ETCD_RANGE_KEYS_ONLY);
+                                     ETCD_RANGE_PREFIX | (flags ?: ETCD_RANGE_KEYS_ONLY));
         return r;
 }
 
-/* No key of the topology modified after topology_revision. */
+/* No key of the stack's documents nor online mark modified after topology_revision. */
 static int topology_compares(CpEtcd *e, json_object *txn) {
         int64_t after = e->topology_revision + 1;
         int r = etcd_txn_compare(txn, e->k_stack, ETCD_COMPARE_MOD, ETCD_COMPARE_LESS, after,
@@ -1065,13 +1065,16 @@ static int topology_compares(CpEtcd *e, json_object *txn) {
                                                   after)
                         : -ENOMEM;
         }
+        if (r >= 0)
+                r = etcd_txn_compare_prefix(txn, e->k_online_dir, ETCD_COMPARE_MOD,
+                                            ETCD_COMPARE_LESS, after);
         return r;
 }
 
 /* Reads the stack for a command waiting for it, or, once connected, to know it before one
  * comes. With a topology read before, one transaction asks whether it changed: unchanged (no
- * key modified since, as many keys), etcd answers with counts and the online marks only;
- * changed, with all of it. */
+ * key modified since, as many keys), etcd answers with counts only; changed, with all of
+ * it. */
 static void stack_fetch(CpEtcd *e) {
         _cleanup_json_ json_object *txn = NULL;
         int r;

@@ -1,7 +1,8 @@
 # Sourced by the etcd benchmarks: a private etcd on free loopback ports (TESTING.md's fast
 # flags, --bcrypt-cost 4, no authentication) and a few gateway calls with curl.
 #   etcd_start DIR [EXTRA_FLAG...]   sets ETCD_PID and ETCD_URL; etcd_stop
-#   kv_put KEY VALUE, kv_txn_puts (KEY<TAB>VALUE lines on stdin, one transaction)
+#   kv_put KEY VALUE, kv_put_now KEY VALUE (from bash: prints when it was sent, in µs),
+#   kv_txn_puts (KEY<TAB>VALUE lines on stdin, one transaction)
 #   kv_count KEY [PREFIX]            number of keys at KEY (or below it, with "prefix")
 #   kv_keys PREFIX                   the keys below PREFIX, one a line
 #   kv_values PREFIX                 the values below PREFIX, one a line
@@ -66,6 +67,20 @@ etcd_stop() {
 kv_put() {
         curl -fsS -m 10 "$ETCD_URL/v3/kv/put" \
                 -d "{\"key\":\"$(b64 "$1")\",\"value\":\"$(b64 "$2")\"}" >/dev/null
+}
+
+# kv_put_now KEY VALUE: the same from bash itself (/dev/tcp), no process started, so that a
+# time taken just before it is the time of the request; prints the microsecond it was sent.
+kv_put_now() {
+        local body="{\"key\":\"$(b64 "$1")\",\"value\":\"$(b64 "$2")\"}" hostport sent line
+        hostport=${ETCD_URL#http://}
+        exec 3<>"/dev/tcp/${hostport%:*}/${hostport##*:}"
+        sent=${EPOCHREALTIME/./}
+        printf 'POST /v3/kv/put HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\n'\
+'Content-Length: %d\r\nConnection: close\r\n\r\n%s' "$hostport" "${#body}" "$body" >&3
+        read -r line <&3
+        exec 3<&-
+        case $line in "HTTP/1.1 200"*) echo "$sent" ;; *) echo "put $1: $line" >&2; return 1 ;; esac
 }
 
 kv_txn_puts() {
