@@ -4,6 +4,7 @@
  * the poll timer is armed, and heartbeats, results, logs and stack reads are sent. Every
  * failure goes through one path, connection_failed(): every request stops, the reason is
  * logged and shown in status(), and the connection is made again after a backoff. */
+#include <malloc.h>
 #include <sys/random.h>
 
 #include "command.h"
@@ -82,8 +83,7 @@ typedef struct CpEtcd {
         size_t checking;
         Put *puts, **puts_tail;
         bool stack_wanted;
-        json_object *stack_cache; /* the last stack description read */
-        json_object *topology;    /* its documents as of topology_revision, checked */
+        char *topology;           /* the stack's documents as of topology_revision, checked */
         json_object *marked;      /* the ids with an online mark then, as keys */
         int64_t topology_revision;
         int64_t topology_counts[STACK_RANGES]; /* the keys of each range then */
@@ -161,8 +161,7 @@ static void cp_etcd_free(ControlPlane *cp) {
         json_object_put(e->alive);
         json_object_put(e->acked);
         json_object_put(e->pending);
-        json_object_put(e->stack_cache);
-        json_object_put(e->topology);
+        free(e->topology);
         json_object_put(e->marked);
         sd_event_unref(e->cp.event);
         free(e);
@@ -354,14 +353,17 @@ static void load_revision(CpEtcd *e) {
         e->revision = n;
 }
 
-static void load_stack_cache(CpEtcd *e) {
+/* The last stack description read, kept in stack_path for a command that starts while etcd is
+ * away; NULL when there is none. */
+static json_object *stack_cache_load(CpEtcd *e) {
         _cleanup_free_ char *text = NULL;
+        json_object *stack = NULL;
         size_t len;
 
-        if (read_full_file(e->stack_path, DOCUMENT_MAX, &text, &len) < 0)
-                return;
-        if (json_parse_strict(e->stack_path, text, len, &e->stack_cache, NULL) < 0)
-                e->stack_cache = NULL;
+        if (read_full_file(e->stack_path, DOCUMENT_MAX, &text, &len) < 0 ||
+            json_parse_strict(e->stack_path, text, len, &stack, NULL) < 0)
+                return NULL;
+        return stack;
 }
 
 /* --- commands --- */
@@ -923,13 +925,11 @@ static void stack_deliver(CpEtcd *e, json_object *stack, const char *error) {
         e->cp.sink.stack_ready(stack, error, e->cp.sink.userdata);
 }
 
-/* Keeps the description read (memory and disk) and hands it over when a command waits. */
+/* Keeps the description read and hands it over when a command waits. */
 static void stack_finish(CpEtcd *e, json_object *stack) {
         const char *text = json_object_to_json_string_ext(
                 stack, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
 
-        json_object_put(e->stack_cache);
-        e->stack_cache = json_object_get(stack);
         if (write_file_atomic_full(e->stack_path, text, strlen(text), 0600, (uid_t)-1, (gid_t)-1,
                                    0) < 0)
                 log_warning("%s: cannot keep the stack description", e->stack_path);
@@ -937,17 +937,18 @@ static void stack_finish(CpEtcd *e, json_object *stack) {
                 stack_deliver(e, stack, NULL);
 }
 
-/* The topology from the ranges of a full stack read at revision, checked and kept with the
- * online marks; < 0 with the error when a document in etcd is not what it should be. */
+/* The stack from the ranges of a full read at revision, checked, and kept (as text, with the
+ * online marks) for the reads after; < 0 with the error when a document in etcd is not what
+ * it should be. */
 static int topology_build(CpEtcd *e, EtcdRange *const ranges[STACK_RANGES], int64_t revision,
-                          char **ret_error) {
+                          json_object **ret, char **ret_error) {
         _cleanup_json_ json_object *doc = json_object_new_object(), *stack = NULL, *norm = NULL,
                                    *marked = json_object_new_object();
         _cleanup_free_ char *what = strf("etcd %s", e->k_stack);
         const EtcdRange *online = ranges[STACK_RANGES - 1];
         int r = 0;
 
-        json_object_put(TAKE_PTR(e->topology));
+        e->topology = mfree(e->topology);
         if (!doc || !what || !marked)
                 return -ENOMEM;
         for (size_t i = 0; i < online->n_kvs; i++) {
@@ -969,12 +970,16 @@ static int topology_build(CpEtcd *e, EtcdRange *const ranges[STACK_RANGES], int6
                 r = stack_normalize(what, doc, e->instance_id, e->stack_id, &norm, ret_error);
         if (r < 0)
                 return r;
-        e->topology = TAKE_PTR(norm);
+        e->topology = strdup(json_object_to_json_string_ext(
+                norm, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+        if (!e->topology)
+                return -ENOMEM;
         json_object_put(e->marked);
         e->marked = TAKE_PTR(marked);
         e->topology_revision = revision;
         for (size_t i = 0; i < STACK_RANGES; i++)
                 e->topology_counts[i] = ranges[i]->count;
+        *ret = TAKE_PTR(norm);
         return 0;
 }
 
@@ -987,8 +992,7 @@ static bool topology_unchanged(CpEtcd *e, EtcdRange *const ranges[STACK_RANGES])
         return true;
 }
 
-static void on_stack(CurlRequest *req _unused_, const CurlResponse *resp, void *userdata) {
-        CpEtcd *e = userdata;
+static void stack_read(CpEtcd *e, const CurlResponse *resp) {
         _cleanup_json_ json_object *reply = NULL, *stack = NULL;
         _cleanup_free_ char *error = NULL;
         EtcdRange *ranges[STACK_RANGES] = {};
@@ -1012,21 +1016,22 @@ static void on_stack(CurlRequest *req _unused_, const CurlResponse *resp, void *
         }
         if (e->stack_conditional && ok && !topology_unchanged(e, ranges)) {
                 /* A key was deleted: read all of it. */
-                json_object_put(TAKE_PTR(e->topology));
+                e->topology = mfree(e->topology);
                 stack_fetch(e);
                 goto done;
         }
-        if (e->stack_conditional && ok)
+        if (e->stack_conditional && ok) {
                 log_debug("etcd: the stack is as read at revision %" PRIi64,
                           e->topology_revision);
+                stack = json_tokener_parse(e->topology);
+                if (!stack) {
+                        connection_failed(e, -ENOMEM, "reading the stack", strerror(ENOMEM));
+                        goto done;
+                }
         /* What is in etcd is read; a bad document there fails this command, not the link. */
-        else if (topology_build(e, ranges, revision, &error) < 0) {
+        } else if (topology_build(e, ranges, revision, &stack, &error) < 0) {
                 if (e->stack_wanted)
                         stack_deliver(e, NULL, error ?: strerror(ENOMEM));
-                goto done;
-        }
-        if (json_object_deep_copy(e->topology, &stack, NULL) < 0) {
-                connection_failed(e, -ENOMEM, "reading the stack", strerror(ENOMEM));
                 goto done;
         }
         mark_lost(e, stack);
@@ -1034,6 +1039,15 @@ static void on_stack(CurlRequest *req _unused_, const CurlResponse *resp, void *
 done:
         for (size_t i = 0; i < STACK_RANGES; i++)
                 etcd_range_free(ranges[i]);
+}
+
+static void on_stack(CurlRequest *req _unused_, const CurlResponse *resp, void *userdata) {
+        CpEtcd *e = userdata;
+
+        stack_read(e, resp);
+        /* A large stack's reply and documents are gone: their pages go back too, so that an
+         * agent keeps no more than the text of the stack between commands. */
+        (void)malloc_trim(0);
 }
 
 /* The ranges of a stack read to txn's success or failure branch: all of them with
@@ -1256,9 +1270,13 @@ static int on_notify(sd_event_source *s _unused_, void *userdata) {
         CpEtcd *e = userdata;
 
         /* A command waiting for its stack goes on with the last one read. */
-        if (e->state == STATE_DOWN && e->stack_wanted && e->stack_cache) {
-                log_notice("etcd: using the last stack description read");
-                stack_deliver(e, e->stack_cache, NULL);
+        if (e->state == STATE_DOWN && e->stack_wanted) {
+                _cleanup_json_ json_object *cached = stack_cache_load(e);
+
+                if (cached) {
+                        log_notice("etcd: using the last stack description read");
+                        stack_deliver(e, cached, NULL);
+                }
         }
         state_changed(e);
         return 0;
@@ -1282,7 +1300,6 @@ static int cp_etcd_start(ControlPlane *cp, char **ret_error) {
                 return error_set(ret_error, -EBUSY, "the etcd control plane is already started");
         e->started = true;
         load_revision(e);
-        load_stack_cache(e);
         r = curl_event_new(cp->event, &e->curl);
         if (r >= 0)
                 r = sd_event_add_time_relative(cp->event, &e->retry_timer, CLOCK_MONOTONIC, 0,
@@ -1385,10 +1402,14 @@ static int cp_etcd_upload_log(ControlPlane *cp, const char *id, const char *log,
 static int cp_etcd_stack(ControlPlane *cp, json_object **ret, char **ret_error _unused_) {
         CpEtcd *e = cp_etcd(cp);
 
-        if (e->state != STATE_UP && e->failures > 0 && e->stack_cache) {
-                log_notice("etcd: unreachable; using the last stack description read");
-                *ret = json_object_get(e->stack_cache);
-                return 1;
+        if (e->state != STATE_UP && e->failures > 0) {
+                json_object *cached = stack_cache_load(e);
+
+                if (cached) {
+                        log_notice("etcd: unreachable; using the last stack description read");
+                        *ret = cached;
+                        return 1;
+                }
         }
         e->stack_wanted = true;
         stack_fetch(e);

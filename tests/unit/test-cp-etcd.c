@@ -424,6 +424,28 @@ START_TEST(test_stack_read_again) {
 }
 END_TEST
 
+/* etcd away: a command that asks for the stack gets the last one read, from
+ * <state_dir>/etcd-stack.json. */
+START_TEST(test_stack_while_etcd_away) {
+        _cleanup_json_ json_object *first = NULL, *cached = NULL;
+
+        put(P "/stacks/s1", "{\"name\": \"shop\"}");
+        put(P "/stacks/s1/instances/i-1", "{}");
+        put(P "/stacks/s1/instances/i-2", "{}");
+        start_online();
+        first = read_stack();
+        test_etcd_stop(etcd);
+        /* Nothing known yet of the link going down: the read fails it, then the cache answers. */
+        cached = read_stack();
+        ck_assert_msg(json_object_equal(first, cached), "%s", json_object_to_json_string(cached));
+        /* Down for good now: the cache answers at once. */
+        json_object_put(TAKE_PTR(sink.stack));
+        ck_assert_int_eq(cp->ops->stack(cp, &sink.stack, NULL), 1);
+        ck_assert_msg(json_object_equal(first, sink.stack), "%s",
+                      json_object_to_json_string(sink.stack));
+}
+END_TEST
+
 /* A stack document that is not JSON fails the command that asked, naming its key. */
 START_TEST(test_stack_bad_document) {
         put(P "/stacks/s1/layers/web", "{\"recipes\": ");
@@ -775,6 +797,7 @@ static Suite *suite(void) {
         tcase_add_test(tc, test_stack);
         tcase_add_test(tc, test_stack_many_instances);
         tcase_add_test(tc, test_stack_read_again);
+        tcase_add_test(tc, test_stack_while_etcd_away);
         tcase_add_test(tc, test_stack_bad_document);
         tcase_add_test(tc, test_rejected);
         tcase_add_test(tc, test_redelivery);
