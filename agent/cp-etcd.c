@@ -1085,15 +1085,14 @@ static int topology_compares(CpEtcd *e, json_object *txn) {
         return r;
 }
 
-/* Reads the stack for a command waiting for it, or, once connected, to know it before one
- * comes. With a topology read before, one transaction asks whether it changed: unchanged (no
- * key modified since, as many keys), etcd answers with counts only; changed, with all of
- * it. */
+/* Reads the stack for a command waiting for it, or, at a poll, to know it before one comes.
+ * With a topology read before, one transaction asks whether it changed: unchanged (no key
+ * modified since, as many keys), etcd answers with counts only; changed, with all of it. */
 static void stack_fetch(CpEtcd *e) {
         _cleanup_json_ json_object *txn = NULL;
         int r;
 
-        if ((!e->stack_wanted && e->topology) || e->stack_req || e->state != STATE_UP)
+        if (e->stack_req || e->state != STATE_UP)
                 return;
         e->stack_conditional = e->topology;
         r = etcd_txn_new(&txn);
@@ -1128,7 +1127,8 @@ static void went_up(CpEtcd *e) {
         check_start(e);
         heartbeat_send(e);
         puts_send(e);
-        stack_fetch(e);
+        if (e->stack_wanted)
+                stack_fetch(e);
 }
 
 static void on_registered(CurlRequest *req _unused_, const CurlResponse *resp, void *userdata) {
@@ -1286,6 +1286,9 @@ static int on_poll(sd_event_source *s, uint64_t usec _unused_, void *userdata) {
         CpEtcd *e = userdata;
 
         scan_start(e);
+        /* Once known, the stack is read by a command with one small request. */
+        if (!e->topology)
+                stack_fetch(e);
         (void)sd_event_source_set_time_relative(s, e->poll_interval);
         return sd_event_source_set_enabled(s, SD_EVENT_ONESHOT);
 }
