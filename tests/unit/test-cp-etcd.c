@@ -424,6 +424,28 @@ START_TEST(test_stack_read_again) {
 }
 END_TEST
 
+static bool stack_kept(void) {
+        _cleanup_free_ char *path = strf("%s/state/etcd-stack.json", dir);
+
+        return access(path, F_OK) == 0;
+}
+
+/* With no command, the stack is read at the first poll (1 s here) and kept; nobody is handed
+ * it. */
+START_TEST(test_stack_read_at_first_poll) {
+        _cleanup_free_ char *path = strf("%s/state/etcd-stack.json", dir), *kept = NULL;
+
+        put(P "/stacks/s1", "{\"name\": \"shop\"}");
+        put(P "/stacks/s1/instances/i-1", "{}");
+        start();
+        ck_assert(!stack_kept());
+        run_until(stack_kept, 0);
+        kept = test_read(path);
+        ck_assert_ptr_nonnull(strstr(kept, "\"name\":\"shop\""));
+        ck_assert(!sink.stack_done);
+}
+END_TEST
+
 /* etcd away: a command that asks for the stack gets the last one read, from
  * <state_dir>/etcd-stack.json. */
 START_TEST(test_stack_while_etcd_away) {
@@ -798,6 +820,7 @@ static Suite *suite(void) {
         tcase_add_test(tc, test_stack_many_instances);
         tcase_add_test(tc, test_stack_read_again);
         tcase_add_test(tc, test_stack_while_etcd_away);
+        tcase_add_test(tc, test_stack_read_at_first_poll);
         tcase_add_test(tc, test_stack_bad_document);
         tcase_add_test(tc, test_rejected);
         tcase_add_test(tc, test_redelivery);
