@@ -304,21 +304,20 @@ static int txn_add_range(json_object *txn, const char *key, EtcdRangeFlags flags
         return txn_add_range_to(txn, true, key, flags);
 }
 
-/* The reply of a txn of two ranges, both parsed; *ret_reply keeps what they point into. */
-static int reply_two_ranges(CpEtcd *e, const CurlResponse *resp, const char *what,
-                            json_object **ret_reply, EtcdRange **ret_first, EtcdRange **ret_second,
-                            char **ret_error) {
+/* The reply of a txn of n ranges, each parsed into ranges[] (the caller's to free, also on
+ * failure); *ret_reply keeps what they point into, *ret_succeeded says whether its compares
+ * held. */
+static int reply_ranges(CpEtcd *e, const CurlResponse *resp, const char *what,
+                        json_object **ret_reply, bool *ret_succeeded, EtcdRange **ranges,
+                        size_t n, char **ret_error) {
         json_object *responses = NULL;
-        bool ok;
         int r;
 
         r = reply_parse(e, resp, what, ret_reply, ret_error);
         if (r >= 0)
-                r = etcd_parse_txn(*ret_reply, &ok, &responses, ret_error);
-        if (r >= 0)
-                r = txn_range(responses, 0, ret_first, ret_error);
-        if (r >= 0)
-                r = txn_range(responses, 1, ret_second, ret_error);
+                r = etcd_parse_txn(*ret_reply, ret_succeeded, &responses, ret_error);
+        for (size_t i = 0; r >= 0 && i < n; i++)
+                r = txn_range(responses, i, &ranges[i], ret_error);
         return r;
 }
 
@@ -420,10 +419,14 @@ static void on_scan(CurlRequest *req _unused_, const CurlResponse *resp, void *u
         _cleanup_json_ json_object *reply = NULL, *done = json_object_new_object();
         _cleanup_(etcd_range_freep) EtcdRange *commands = NULL, *results = NULL;
         _cleanup_free_ char *error = NULL;
+        EtcdRange *ranges[2] = {};
+        bool ok;
         int r;
 
         e->scan_req = NULL;
-        r = reply_two_ranges(e, resp, "reading the commands", &reply, &commands, &results, &error);
+        r = reply_ranges(e, resp, "reading the commands", &reply, &ok, ranges, 2, &error);
+        commands = ranges[0];
+        results = ranges[1];
         if (r >= 0 && !done)
                 r = -ENOMEM;
         if (r < 0) {
@@ -996,20 +999,15 @@ static void stack_read(CpEtcd *e, const CurlResponse *resp) {
         _cleanup_json_ json_object *reply = NULL, *stack = NULL;
         _cleanup_free_ char *error = NULL;
         EtcdRange *ranges[STACK_RANGES] = {};
-        json_object *responses = NULL;
         int64_t revision = 0;
         bool ok = false;
         int r;
 
         e->stack_req = NULL;
-        r = reply_parse(e, resp, "reading the stack", &reply, &error);
-        if (r >= 0)
-                r = etcd_parse_txn(reply, &ok, &responses, &error);
+        r = reply_ranges(e, resp, "reading the stack", &reply, &ok, ranges, STACK_RANGES, &error);
         if (r >= 0 && etcd_reply_revision(reply, &revision) < 0)
                 r = error_set(&error, -EBADMSG, "%s: reading the stack: a reply without a revision",
                               e->endpoints[e->endpoint]);
-        for (size_t i = 0; r >= 0 && i < STACK_RANGES; i++)
-                r = txn_range(responses, i, &ranges[i], &error);
         if (r < 0) {
                 call_failed(e, r, error);
                 goto done;
