@@ -12,7 +12,6 @@
  *   <state_dir>/commands/<id>/result.json   the result, once finished
  *   <state_dir>/commands/<id>/stack.json    the stack description the command ran against
  *   <state_dir>/commands/<id>/node.json     the attributes the recipes saw
- *   <state_dir>/commands/<id>/config.json   the agent configuration the worker ran with
  *   <state_dir>/commands/<id>/step.json     the last step's process group {pgid, boot_id,
  *                                            start_time}, to stop it after a crash
  *

@@ -72,11 +72,10 @@ static void step_started(pid_t pgid, void *userdata) {
         emit(line);
 }
 
-int run_command(const char *config_path, const char *id) {
-        _cleanup_(agent_config_freep) AgentConfig *cfg = NULL;
-        _cleanup_(command_journal_freep) CommandJournal *journal = NULL;
-        _cleanup_json_ json_object *entry = NULL, *stack = NULL, *result = NULL, *node = NULL;
-        _cleanup_free_ char *error = NULL;
+int run_command(const AgentConfig *cfg, CommandJournal *journal, json_object *command,
+                json_object *stack) {
+        _cleanup_json_ json_object *result = NULL, *node = NULL;
+        const char *id = command_id(command);
         int k;
 
         /* The worker must not outlive the daemon that supervises it. */
@@ -85,26 +84,11 @@ int run_command(const char *config_path, const char *id) {
 
         (void) prctl(PR_SET_NAME, "strata-worker");
 
-        k = agent_config_load(config_path, &cfg, &error);
-        if (k < 0) {
-                fprintf(stderr, "%s\n", error ?: strerror(-k));
-                return 2;
-        }
-        k = command_journal_open(cfg->state_dir, &journal);
-        if (k >= 0)
-                k = command_journal_get(journal, id, &entry);
-        if (k >= 0)
-                k = command_journal_read(journal, id, "stack.json", &stack);
-        if (k < 0) {
-                fprintf(stderr, "command %s: cannot read its journal: %s\n", id, strerror(-k));
-                return 1;
-        }
-
         char *builtin[] = { (char *) builtin_cookbooks_dir(), NULL };
         LifecycleRun run = {
                 .config = cfg,
                 .builtin_cookbooks = builtin,
-                .command = json_object_object_get(entry, "command"),
+                .command = command,
                 .stack = stack,
                 .log = log_line,
                 .step_started = step_started,

@@ -345,8 +345,7 @@ void worker_kill(Worker *w, const char *why) {
 int worker_start(Agent *a, json_object *command, json_object *stack, usec_t timeout,
                  Worker **ret) {
         Worker *w = calloc(1, sizeof(Worker));
-        _cleanup_free_ char *log_path = NULL, *config_path = NULL, *dir = NULL;
-        _cleanup_json_ json_object *config = NULL;
+        _cleanup_free_ char *log_path = NULL;
         pid_t pid, daemon_pid = getpid();
         int pipefd[2], k;
 
@@ -366,20 +365,6 @@ int worker_start(Agent *a, json_object *command, json_object *stack, usec_t time
         k = redactor_add_from(&w->redactor, command);
         if (k >= 0)
                 k = redactor_add_from(&w->redactor, stack);
-        if (k < 0) {
-                worker_free(w);
-                return k;
-        }
-
-        /* The worker runs on the daemon's configuration, not on whatever the file says now: an
-         * edit takes effect at reload, and a reload that was refused never does. */
-        k = agent_config_to_json(a->config, &config);
-        if (k >= 0)
-                k = command_journal_write(a->journal, w->id, "config.json", config, 0);
-        dir = command_journal_dir(a->journal, w->id);
-        config_path = dir ? strf("%s/config.json", dir) : NULL;
-        if (k >= 0 && !config_path)
-                k = -ENOMEM;
         if (k < 0) {
                 worker_free(w);
                 return k;
@@ -426,7 +411,9 @@ int worker_start(Agent *a, json_object *command, json_object *stack, usec_t time
                  * (log.c): run_command() opens what it needs. */
                 if (close_range(3, ~0U, 0) < 0)
                         _exit(127);
-                _exit(run_command(config_path, w->id));
+                /* The daemon's configuration, not whatever the file says now: an edit takes
+                 * effect at reload, and a reload that was refused never does. */
+                _exit(run_command(a->config, a->journal, command, stack));
         }
         close(pipefd[1]);
         (void) setpgid(pid, pid);
